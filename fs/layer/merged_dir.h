@@ -1,0 +1,29 @@
+// Merged directory listing: the union of a directory's instances, without
+// duplicates, whiteouts, or layer metadata names.
+#pragma once
+
+#include <sys/types.h>
+
+#include <span>
+#include <string>
+#include <vector>
+
+#include "fs/base/result.h"
+#include "fs/layer/layer.h"
+#include "fs/layer/resolver.h"
+
+namespace strata::layer {
+
+struct MergedEntry {
+  std::string name;
+  unsigned char type;  // DT_*
+  int layer;           // top layer providing it
+  ino_t ino;           // as stat would report it
+};
+
+// Lists the merged directory whose instances are `dirs` (top first, already
+// cut at the first opaque one, as Resolve returns them).
+Result<std::vector<MergedEntry>> ListMerged(const LayerStack& stack,
+                                            std::span<const DirInstance> dirs);
+
+}  // namespace strata::layer

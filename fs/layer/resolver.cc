@@ -1,0 +1,123 @@
+#include "fs/layer/resolver.h"
+
+#include <fcntl.h>
+
+#include <cstring>
+#include <string>
+
+#include "fs/sys/syscalls.h"
+
+namespace strata::layer {
+
+namespace {
+
+enum class Probe { kAbsent, kWhiteout, kPresent };
+
+// Looks at `name` in one layer's directory instance.
+Result<Probe> ProbeName(const DirInstance& dir, const std::string& name, struct stat* st) {
+  if (::fstatat(dir.fd.get(), name.c_str(), st, AT_SYMLINK_NOFOLLOW) < 0) {
+    int e = errno;
+    if (e != ENOENT) return Errno(e);
+    return HasWhiteoutFile(dir.fd.get(), name) ? Probe::kWhiteout : Probe::kAbsent;
+  }
+  if (IsDeviceWhiteout(*st)) return Probe::kWhiteout;
+  if (dir.markers.xattr_whiteouts && IsXattrWhiteout(dir.fd.get(), name.c_str(), *st))
+    return Probe::kWhiteout;
+  return Probe::kPresent;
+}
+
+ino_t OriginIno(int fd) {
+  uint64_t v = 0;
+  auto n = sys::GetXattrRaw(fd, kOriginXattr, &v, sizeof v);
+  if (!n.ok() || *n != sizeof v) return 0;
+  return static_cast<ino_t>(v);
+}
+
+}  // namespace
+
+Result<DirInstance> OpenDirInstance(int layer, int parent_fd, const char* name) {
+  auto fd = sys::OpenAt(parent_fd, name, O_RDONLY | O_DIRECTORY);
+  if (!fd.ok()) return Errno(fd.error());
+  auto markers = ReadDirMarkers(fd->get());
+  if (!markers.ok()) return Errno(markers.error());
+  return DirInstance{layer, std::move(*fd), *markers};
+}
+
+Result<std::optional<Resolved>> Resolve(const LayerStack& stack,
+                                        std::span<const DirInstance> parent,
+                                        std::string_view name_view) {
+  if (!sys::IsPlainName(name_view)) return Errno(EINVAL);
+  std::string name(name_view);
+  // Layer metadata names are not part of the merged namespace.
+  if (IsWhiteoutFileName(name)) return std::optional<Resolved>();
+
+  std::optional<Resolved> out;
+  for (const DirInstance& dir : parent) {
+    struct stat st;
+    auto probe = ProbeName(dir, name, &st);
+    if (!probe.ok()) return Errno(probe.error());
+    if (*probe == Probe::kWhiteout) break;
+    if (*probe == Probe::kAbsent) continue;
+    // An OCI layer may delete NAME and re-create it in the same layer.
+    bool hides_below = HasWhiteoutFile(dir.fd.get(), name);
+
+    if (!out) {
+      out.emplace();
+      out->layer = dir.layer;
+      out->st = st;
+      if (!S_ISDIR(st.st_mode)) {
+        auto fd = sys::OpenAt(dir.fd.get(), name.c_str(), O_PATH);
+        if (!fd.ok()) return Errno(fd.error());
+        out->fd = std::move(*fd);
+        ino_t origin = 0;
+        if (dir.layer == LayerStack::kUpper && stack.has_upper() && S_ISREG(st.st_mode))
+          origin = OriginIno(out->fd.get());
+        out->ino = origin ? origin : stack.ReportedIno(dir.layer, st.st_ino);
+        return out;  // a non-directory hides everything below
+      }
+      auto inst = OpenDirInstance(dir.layer, dir.fd.get(), name.c_str());
+      if (!inst.ok()) return Errno(inst.error());
+      bool stop = inst->markers.opaque || hides_below;
+      out->dirs.push_back(std::move(*inst));
+      if (stop) break;
+      continue;
+    }
+    // Below a directory: only directories merge; anything else ends the merge.
+    if (!S_ISDIR(st.st_mode)) break;
+    auto inst = OpenDirInstance(dir.layer, dir.fd.get(), name.c_str());
+    if (!inst.ok()) return Errno(inst.error());
+    bool stop = inst->markers.opaque || hides_below;
+    out->dirs.push_back(std::move(*inst));
+    if (stop) break;
+  }
+  if (out) {
+    // A directory reports the inode number of its topmost lower instance, which
+    // it keeps when copied up; a pure upper directory reports its own.
+    const DirInstance* origin = &out->dirs.front();
+    for (const auto& d : out->dirs)
+      if (d.layer != LayerStack::kUpper || !stack.has_upper()) {
+        origin = &d;
+        break;
+      }
+    auto st = sys::StatFd(origin->fd.get());
+    if (!st.ok()) return Errno(st.error());
+    out->ino = stack.ReportedIno(origin->layer, st->st_ino);
+  }
+  return out;
+}
+
+Result<bool> LowerHasName(const LayerStack& stack, std::span<const DirInstance> parent,
+                          std::string_view name_view) {
+  std::string name(name_view);
+  for (const DirInstance& dir : parent) {
+    if (stack.has_upper() && dir.layer == LayerStack::kUpper) continue;
+    struct stat st;
+    auto probe = ProbeName(dir, name, &st);
+    if (!probe.ok()) return Errno(probe.error());
+    if (*probe == Probe::kWhiteout) return false;
+    if (*probe == Probe::kPresent) return true;
+  }
+  return false;
+}
+
+}  // namespace strata::layer

@@ -1,0 +1,57 @@
+// Resolver: finds one name of a merged directory across the layers, top down.
+//
+// Rules (kernel overlayfs): a whiteout stops the walk; a non-directory hides
+// everything below it; directories merge down to the first opaque one, or to
+// a layer where the name is not a directory.
+#pragma once
+
+#include <sys/stat.h>
+
+#include <optional>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "fs/base/result.h"
+#include "fs/base/unique_fd.h"
+#include "fs/layer/layer.h"
+#include "fs/layer/whiteout.h"
+
+namespace strata::layer {
+
+// One layer's instance of a directory of the merged view.
+struct DirInstance {
+  int layer = 0;
+  UniqueFd fd;  // O_RDONLY | O_DIRECTORY
+  DirMarkers markers;
+};
+
+struct Resolved {
+  int layer = 0;      // the top layer providing the object
+  struct stat st {};  // of that top instance
+  UniqueFd fd;        // O_PATH of the top instance (non-directories)
+  // Directories: every instance that merges, top first (dirs.front() is the top).
+  std::vector<DirInstance> dirs;
+  // The inode number the merged view reports (stable across copy-up).
+  ino_t ino = 0;
+};
+
+// The value of the origin xattr written at copy-up: the inode number the
+// object reported before it was copied, so st_ino survives copy-up and remount.
+inline constexpr const char* kOriginXattr = "user.strata.origin";
+
+// Resolves `name` below a merged directory whose instances are `parent`
+// (top first). Returns nullopt when the name does not exist or is whited out.
+Result<std::optional<Resolved>> Resolve(const LayerStack& stack,
+                                        std::span<const DirInstance> parent,
+                                        std::string_view name);
+
+// Would `name` be visible from the layers below the upper, i.e. does removing
+// it from the upper need a whiteout? (kernel: ovl_lower_positive)
+Result<bool> LowerHasName(const LayerStack& stack, std::span<const DirInstance> parent,
+                          std::string_view name);
+
+// Opens one directory instance and reads its markers.
+Result<DirInstance> OpenDirInstance(int layer, int parent_fd, const char* name);
+
+}  // namespace strata::layer

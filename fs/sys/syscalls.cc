@@ -1,0 +1,240 @@
+#include "fs/sys/syscalls.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <stdio.h>
+#include <sys/syscall.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstring>
+
+namespace strata::sys {
+
+namespace {
+
+// Retry a call returning -1/errno while it is interrupted.
+template <typename F>
+auto RetryEintr(F f) {
+  decltype(f()) r;
+  do {
+    r = f();
+  } while (r == -1 && errno == EINTR);
+  return r;
+}
+
+// The xattr system calls that take a dirfd (Linux 6.13). Before them we fall
+// back to the /proc/self/fd magic link, which names the inode itself.
+#ifndef SYS_setxattrat
+#define SYS_setxattrat 463
+#define SYS_getxattrat 464
+#define SYS_listxattrat 465
+#define SYS_removexattrat 466
+#endif
+
+struct XattrArgs {
+  uint64_t value;
+  uint32_t size;
+  uint32_t flags;
+};
+
+std::atomic<bool> g_have_xattrat{true};
+
+std::string ProcPath(int fd) { return "/proc/self/fd/" + std::to_string(fd); }
+
+}  // namespace
+
+bool IsPlainName(std::string_view name) {
+  return !name.empty() && name != "." && name != ".." &&
+         name.find('/') == std::string_view::npos && name.find('\0') == std::string_view::npos;
+}
+
+Result<UniqueFd> OpenAt(int dirfd, const char* name, int flags, mode_t mode) {
+  int fd = RetryEintr([&] { return ::openat(dirfd, name, flags | O_NOFOLLOW | O_CLOEXEC, mode); });
+  if (fd < 0) return Errno::Last();
+  return UniqueFd(fd);
+}
+
+Result<UniqueFd> OpenBeneath(int rootfd, const char* relpath, int flags, mode_t mode) {
+  struct open_how how;
+  std::memset(&how, 0, sizeof how);
+  how.flags = static_cast<uint64_t>(flags | O_CLOEXEC);
+  if (flags & (O_CREAT | O_TMPFILE)) how.mode = mode;
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+  int fd = static_cast<int>(
+      RetryEintr([&] { return ::syscall(SYS_openat2, rootfd, relpath, &how, sizeof how); }));
+  if (fd < 0) return Errno::Last();
+  return UniqueFd(fd);
+}
+
+Result<UniqueFd> Reopen(int opath_fd, int flags) {
+  std::string path = ProcPath(opath_fd);
+  int fd = RetryEintr([&] { return ::open(path.c_str(), (flags & ~O_NOFOLLOW) | O_CLOEXEC); });
+  if (fd < 0) return Errno::Last();
+  return UniqueFd(fd);
+}
+
+Result<struct stat> StatAt(int dirfd, const char* name) {
+  struct stat st;
+  if (::fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) return Errno::Last();
+  return st;
+}
+
+Result<struct stat> StatFd(int fd) {
+  struct stat st;
+  if (::fstatat(fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0) return Errno::Last();
+  return st;
+}
+
+Result<std::string> ReadLinkFd(int opath_fd) {
+  std::string buf(256, '\0');
+  for (;;) {
+    ssize_t n = ::readlinkat(opath_fd, "", buf.data(), buf.size());
+    if (n < 0) return Errno::Last();
+    if (static_cast<size_t>(n) < buf.size()) {
+      buf.resize(static_cast<size_t>(n));
+      return buf;
+    }
+    buf.resize(buf.size() * 2);
+  }
+}
+
+Result<ssize_t> GetXattrRaw(int fd, const char* name, void* buf, size_t size) {
+  ssize_t n;
+  if (g_have_xattrat.load(std::memory_order_relaxed)) {
+    XattrArgs args{reinterpret_cast<uint64_t>(buf), static_cast<uint32_t>(size), 0};
+    n = ::syscall(SYS_getxattrat, fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, name, &args,
+                  sizeof args);
+    if (n >= 0) return n;
+    if (errno != ENOSYS) return Errno::Last();
+    g_have_xattrat = false;
+  }
+  n = ::getxattr(ProcPath(fd).c_str(), name, buf, size);
+  if (n < 0) return Errno::Last();
+  return n;
+}
+
+Result<ssize_t> GetXattrSize(int fd, const char* name) { return GetXattrRaw(fd, name, nullptr, 0); }
+
+Result<std::string> GetXattr(int fd, const char* name) {
+  for (;;) {
+    auto size = GetXattrSize(fd, name);
+    if (!size.ok()) return Errno(size.error());
+    std::string value(static_cast<size_t>(*size), '\0');
+    if (value.empty()) return value;
+    auto n = GetXattrRaw(fd, name, value.data(), value.size());
+    if (!n.ok()) {
+      if (n.error() == ERANGE) continue;  // grew meanwhile
+      return Errno(n.error());
+    }
+    value.resize(static_cast<size_t>(*n));
+    return value;
+  }
+}
+
+Status SetXattr(int fd, const char* name, std::string_view value, int flags) {
+  if (g_have_xattrat.load(std::memory_order_relaxed)) {
+    XattrArgs args{reinterpret_cast<uint64_t>(value.data()), static_cast<uint32_t>(value.size()),
+                   static_cast<uint32_t>(flags)};
+    if (::syscall(SYS_setxattrat, fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, name, &args,
+                  sizeof args) == 0)
+      return Status::Ok();
+    if (errno != ENOSYS) return Errno::Last();
+    g_have_xattrat = false;
+  }
+  if (::setxattr(ProcPath(fd).c_str(), name, value.data(), value.size(), flags) < 0)
+    return Errno::Last();
+  return Status::Ok();
+}
+
+Status RemoveXattr(int fd, const char* name) {
+  if (g_have_xattrat.load(std::memory_order_relaxed)) {
+    if (::syscall(SYS_removexattrat, fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, name) == 0)
+      return Status::Ok();
+    if (errno != ENOSYS) return Errno::Last();
+    g_have_xattrat = false;
+  }
+  if (::removexattr(ProcPath(fd).c_str(), name) < 0) return Errno::Last();
+  return Status::Ok();
+}
+
+Result<ssize_t> ListXattrRaw(int fd, char* buf, size_t size) {
+  ssize_t n;
+  if (g_have_xattrat.load(std::memory_order_relaxed)) {
+    n = ::syscall(SYS_listxattrat, fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, buf, size);
+    if (n >= 0) return n;
+    if (errno != ENOSYS) return Errno::Last();
+    g_have_xattrat = false;
+  }
+  n = ::listxattr(ProcPath(fd).c_str(), buf, size);
+  if (n < 0) return Errno::Last();
+  return n;
+}
+
+Result<std::vector<std::string>> ListXattrs(int fd) {
+  for (;;) {
+    auto size = ListXattrRaw(fd, nullptr, 0);
+    if (!size.ok()) return Errno(size.error());
+    std::string buf(static_cast<size_t>(*size), '\0');
+    if (!buf.empty()) {
+      auto n = ListXattrRaw(fd, buf.data(), buf.size());
+      if (!n.ok()) {
+        if (n.error() == ERANGE) continue;
+        return Errno(n.error());
+      }
+      buf.resize(static_cast<size_t>(*n));
+    }
+    std::vector<std::string> names;
+    for (size_t pos = 0; pos < buf.size();) {
+      size_t end = buf.find('\0', pos);
+      if (end == std::string::npos) end = buf.size();
+      if (end > pos) names.emplace_back(buf, pos, end - pos);
+      pos = end + 1;
+    }
+    return names;
+  }
+}
+
+Status RenameAt2(int olddirfd, const char* oldname, int newdirfd, const char* newname,
+                 unsigned flags) {
+  if (::renameat2(olddirfd, oldname, newdirfd, newname, flags) < 0) return Errno::Last();
+  return Status::Ok();
+}
+
+Result<std::vector<DirEntry>> ReadDir(int dirfd) {
+  // A fresh open of "." gives this walk its own file offset.
+  auto fd = OpenAt(dirfd, ".", O_RDONLY | O_DIRECTORY);
+  if (!fd.ok()) return Errno(fd.error());
+  std::vector<DirEntry> out;
+  alignas(8) char buf[32768];
+  for (;;) {
+    long n = RetryEintr([&] { return ::syscall(SYS_getdents64, fd->get(), buf, sizeof buf); });
+    if (n < 0) return Errno::Last();
+    if (n == 0) break;
+    for (long pos = 0; pos < n;) {
+      auto* d = reinterpret_cast<struct dirent64*>(buf + pos);
+      pos += d->d_reclen;
+      const char* name = d->d_name;
+      if (name[0] == '.' && (name[1] == 0 || (name[1] == '.' && name[2] == 0))) continue;
+      out.push_back(DirEntry{name, d->d_type, d->d_ino});
+    }
+  }
+  return out;
+}
+
+Status PwriteAll(int fd, const void* data, size_t size, off_t offset) {
+  const char* p = static_cast<const char*>(data);
+  while (size > 0) {
+    ssize_t n = RetryEintr([&] { return ::pwrite(fd, p, size, offset); });
+    if (n < 0) return Errno::Last();
+    if (n == 0) return Errno(EIO);
+    p += n;
+    size -= static_cast<size_t>(n);
+    offset += n;
+  }
+  return Status::Ok();
+}
+
+}  // namespace strata::sys

@@ -1,0 +1,69 @@
+// EINTR-safe, errno-returning wrappers for the system calls strata uses.
+//
+// Every path operation here is relative to a directory fd and one name (or a
+// path resolved with openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS)), and none
+// of them follows a symlink: a hostile layer cannot steer the daemon outside
+// its layers.
+#pragma once
+
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "fs/base/result.h"
+#include "fs/base/unique_fd.h"
+
+namespace strata::sys {
+
+// openat(dirfd, name, flags | O_NOFOLLOW | O_CLOEXEC). `name` is one component.
+Result<UniqueFd> OpenAt(int dirfd, const char* name, int flags, mode_t mode = 0);
+
+// openat2 with RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS:
+// `relpath` may have several components but can never leave `rootfd` nor pass
+// through a symlink. With O_PATH | O_NOFOLLOW a trailing symlink is returned.
+Result<UniqueFd> OpenBeneath(int rootfd, const char* relpath, int flags, mode_t mode = 0);
+
+// Reopen an O_PATH fd with real access flags (through /proc/self/fd, which is
+// a magic link to the very inode, not a path walk).
+Result<UniqueFd> Reopen(int opath_fd, int flags);
+
+// lstat of one name in a directory; StatFd stats the object an fd refers to.
+Result<struct stat> StatAt(int dirfd, const char* name);
+Result<struct stat> StatFd(int fd);
+
+Result<std::string> ReadLinkFd(int opath_fd);
+
+// Extended attributes of the object `fd` refers to (any kind of fd, O_PATH
+// included, symlinks included: never followed).
+Result<std::string> GetXattr(int fd, const char* name);
+// Like GetXattr but only reports whether the value's size is known; cheaper.
+Result<ssize_t> GetXattrSize(int fd, const char* name);
+Status SetXattr(int fd, const char* name, std::string_view value, int flags);
+Status RemoveXattr(int fd, const char* name);
+Result<std::vector<std::string>> ListXattrs(int fd);
+
+// The raw forms FUSE needs: fill `buf` (or report the size when size == 0).
+Result<ssize_t> GetXattrRaw(int fd, const char* name, void* buf, size_t size);
+Result<ssize_t> ListXattrRaw(int fd, char* buf, size_t size);
+
+Status RenameAt2(int olddirfd, const char* oldname, int newdirfd, const char* newname,
+                 unsigned flags);
+
+// Read all names of a directory (excluding "." and ".."), with d_type.
+struct DirEntry {
+  std::string name;
+  unsigned char type;  // DT_*
+  ino_t ino;
+};
+Result<std::vector<DirEntry>> ReadDir(int dirfd);
+
+// Write all of `data` at `offset`, looping over short writes.
+Status PwriteAll(int fd, const void* data, size_t size, off_t offset);
+
+// Is `name` a single, ordinary path component (not empty, ".", ".." or with '/')?
+bool IsPlainName(std::string_view name);
+
+}  // namespace strata::sys

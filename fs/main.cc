@@ -1,6 +1,114 @@
-// Placeholder entry point; replaced by the real daemon.
+// stratafs: mount a stack of layers (DESIGN.md §1).
+#include <fuse_lowlevel.h>
+#include <spdlog/spdlog.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cstdio>
-int main() {
-  std::fprintf(stderr, "stratafs: not built yet\n");
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "fs/core/union_fs.h"
+#include "fs/layer/layer.h"
+#include "fs/log_setup.h"
+#include "fs/ops/fs_context.h"
+#include "fs/ops/operations.h"
+#include "fs/options/mount_options.h"
+
+namespace {
+
+// One fd per known node: allow as many as the system lets us.
+void RaiseFdLimit() {
+  struct rlimit rl;
+  if (::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &rl);
+  }
+}
+
+int Fail(const std::string& msg) {
+  std::fprintf(stderr, "stratafs: %s\n", msg.c_str());
   return 1;
+}
+
+}  // namespace
+
+int main(int argc, char* argv[]) {
+  std::string error;
+  bool exit_now = false;
+  auto opts = strata::ParseMountOptions(argc, argv, &error, &exit_now);
+  if (exit_now) {
+    std::printf("%s\n", error.c_str());
+    return 0;
+  }
+  if (!opts) return Fail(error);
+
+  // New objects get exactly the mode the caller asked for (the kernel has
+  // applied the caller's umask already).
+  ::umask(0);
+  auto stack = strata::layer::LayerStack::Open(opts->lowerdirs, opts->upperdir, opts->workdir, &error);
+  if (!stack) return Fail(error);
+  if (::geteuid() != 0) stack->set_markers(strata::layer::MarkerNamespace::kUser);
+  RaiseFdLimit();
+
+  strata::UnionFsConfig config;
+  config.durable = opts->sync_writes;
+  config.static_nlink = opts->static_nlink;
+  config.noxattrs = opts->noxattrs;
+  config.read_only = opts->read_only;
+  strata::UnionFs fs(std::move(*stack), config);
+
+  strata::ops::FsContext ctx;
+  ctx.fs = &fs;
+  ctx.timeout = opts->timeout;
+  ctx.writeback = opts->writeback;
+
+  std::string mount_opts = opts->FuseMountOptions();
+  std::vector<const char*> fargv = {argv[0], "-o", mount_opts.c_str()};
+  if (opts->debug) fargv.push_back("-d");
+  fuse_args args = FUSE_ARGS_INIT(static_cast<int>(fargv.size()), const_cast<char**>(fargv.data()));
+
+  fuse_lowlevel_ops ops = strata::ops::MakeOperations();
+  fuse_session* se = fuse_session_new(&args, &ops, sizeof ops, &ctx);
+  if (!se) return Fail("cannot create the FUSE session (is /dev/fuse available?)");
+  if (fuse_set_signal_handlers(se) != 0) {
+    fuse_session_destroy(se);
+    return Fail("cannot install signal handlers");
+  }
+  if (fuse_session_mount(se, opts->mountpoint.c_str()) != 0) {
+    fuse_remove_signal_handlers(se);
+    fuse_session_destroy(se);
+    return Fail("cannot mount on '" + opts->mountpoint + "'");
+  }
+  // The mount is live: the parent returns only now, so callers can use it at once.
+  if (fuse_daemonize(opts->foreground ? 1 : 0) != 0) {
+    fuse_session_unmount(se);
+    fuse_session_destroy(se);
+    return Fail("cannot daemonize");
+  }
+
+  strata::SetUpLogging(opts->foreground, opts->debug ? "debug" : opts->log_level, opts->log_file);
+  for (const auto& u : opts->unknown) spdlog::warn("ignoring unknown option '{}'", u);
+  spdlog::info("mounted {} on {} ({} lower layer(s), {})", opts->source, opts->mountpoint,
+               opts->lowerdirs.size(), opts->upperdir.empty() ? "read-only" : "upper " + opts->upperdir);
+
+  int rc;
+  if (opts->threads == 1) {
+    rc = fuse_session_loop(se);
+  } else {
+    fuse_loop_config* lc = fuse_loop_cfg_create();
+    fuse_loop_cfg_set_clone_fd(lc, 1);
+    fuse_loop_cfg_set_max_threads(lc, opts->threads ? opts->threads : 16);
+    fuse_loop_cfg_set_idle_threads(lc, opts->threads ? opts->threads : 8);
+    rc = fuse_session_loop_mt(se, lc);
+    fuse_loop_cfg_destroy(lc);
+  }
+  spdlog::info("unmounting {}", opts->mountpoint);
+  fuse_session_unmount(se);
+  fuse_remove_signal_handlers(se);
+  fuse_session_destroy(se);
+  fuse_opt_free_args(&args);
+  return rc == 0 ? 0 : 1;
 }

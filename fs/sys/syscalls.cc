@@ -25,23 +25,9 @@ auto RetryEintr(F f) {
   return r;
 }
 
-// The xattr system calls that take a dirfd (Linux 6.13). Before them we fall
-// back to the /proc/self/fd magic link, which names the inode itself.
-#ifndef SYS_setxattrat
-#define SYS_setxattrat 463
-#define SYS_getxattrat 464
-#define SYS_listxattrat 465
-#define SYS_removexattrat 466
-#endif
-
-struct XattrArgs {
-  uint64_t value;
-  uint32_t size;
-  uint32_t flags;
-};
-
-std::atomic<bool> g_have_xattrat{true};
-
+// The f*xattr calls refuse O_PATH fds (EBADF), and so does getxattrat() with
+// AT_EMPTY_PATH; for those we go through the /proc/self/fd magic link, which
+// names the very inode the fd holds.
 std::string ProcPath(int fd) { return "/proc/self/fd/" + std::to_string(fd); }
 
 }  // namespace
@@ -102,16 +88,8 @@ Result<std::string> ReadLinkFd(int opath_fd) {
 }
 
 Result<ssize_t> GetXattrRaw(int fd, const char* name, void* buf, size_t size) {
-  ssize_t n;
-  if (g_have_xattrat.load(std::memory_order_relaxed)) {
-    XattrArgs args{reinterpret_cast<uint64_t>(buf), static_cast<uint32_t>(size), 0};
-    n = ::syscall(SYS_getxattrat, fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, name, &args,
-                  sizeof args);
-    if (n >= 0) return n;
-    if (errno != ENOSYS) return Errno::Last();
-    g_have_xattrat = false;
-  }
-  n = ::getxattr(ProcPath(fd).c_str(), name, buf, size);
+  ssize_t n = ::fgetxattr(fd, name, buf, size);
+  if (n < 0 && errno == EBADF) n = ::getxattr(ProcPath(fd).c_str(), name, buf, size);
   if (n < 0) return Errno::Last();
   return n;
 }
@@ -135,40 +113,22 @@ Result<std::string> GetXattr(int fd, const char* name) {
 }
 
 Status SetXattr(int fd, const char* name, std::string_view value, int flags) {
-  if (g_have_xattrat.load(std::memory_order_relaxed)) {
-    XattrArgs args{reinterpret_cast<uint64_t>(value.data()), static_cast<uint32_t>(value.size()),
-                   static_cast<uint32_t>(flags)};
-    if (::syscall(SYS_setxattrat, fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, name, &args,
-                  sizeof args) == 0)
-      return Status::Ok();
-    if (errno != ENOSYS) return Errno::Last();
-    g_have_xattrat = false;
-  }
-  if (::setxattr(ProcPath(fd).c_str(), name, value.data(), value.size(), flags) < 0)
-    return Errno::Last();
+  int r = ::fsetxattr(fd, name, value.data(), value.size(), flags);
+  if (r < 0 && errno == EBADF) r = ::setxattr(ProcPath(fd).c_str(), name, value.data(), value.size(), flags);
+  if (r < 0) return Errno::Last();
   return Status::Ok();
 }
 
 Status RemoveXattr(int fd, const char* name) {
-  if (g_have_xattrat.load(std::memory_order_relaxed)) {
-    if (::syscall(SYS_removexattrat, fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, name) == 0)
-      return Status::Ok();
-    if (errno != ENOSYS) return Errno::Last();
-    g_have_xattrat = false;
-  }
-  if (::removexattr(ProcPath(fd).c_str(), name) < 0) return Errno::Last();
+  int r = ::fremovexattr(fd, name);
+  if (r < 0 && errno == EBADF) r = ::removexattr(ProcPath(fd).c_str(), name);
+  if (r < 0) return Errno::Last();
   return Status::Ok();
 }
 
 Result<ssize_t> ListXattrRaw(int fd, char* buf, size_t size) {
-  ssize_t n;
-  if (g_have_xattrat.load(std::memory_order_relaxed)) {
-    n = ::syscall(SYS_listxattrat, fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, buf, size);
-    if (n >= 0) return n;
-    if (errno != ENOSYS) return Errno::Last();
-    g_have_xattrat = false;
-  }
-  n = ::listxattr(ProcPath(fd).c_str(), buf, size);
+  ssize_t n = ::flistxattr(fd, buf, size);
+  if (n < 0 && errno == EBADF) n = ::listxattr(ProcPath(fd).c_str(), buf, size);
   if (n < 0) return Errno::Last();
   return n;
 }

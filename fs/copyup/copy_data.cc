@@ -1,0 +1,75 @@
+#include "fs/copyup/copy_data.h"
+
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <vector>
+
+#include "fs/sys/syscalls.h"
+
+namespace strata::copyup {
+
+namespace {
+
+constexpr size_t kChunk = 16u << 20;  // large enough to amortize each call
+
+// Copies [off, end) with copy_file_range; false (errno kept) when unsupported.
+Status CopyRange(int src, int dst, off_t off, off_t end, bool* use_rw) {
+  std::vector<char> buf;
+  while (off < end) {
+    size_t want = static_cast<size_t>(std::min<off_t>(end - off, static_cast<off_t>(kChunk)));
+    if (!*use_rw) {
+      loff_t in = off, out = off;
+      ssize_t n = ::copy_file_range(src, &in, dst, &out, want, 0);
+      if (n > 0) {
+        off += n;
+        continue;
+      }
+      if (n == 0) return Errno(EIO);  // the lower file shrank under us
+      if (errno == EINTR) continue;
+      if (errno != EXDEV && errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP)
+        return Errno::Last();
+      *use_rw = true;
+    }
+    if (buf.empty()) buf.resize(1u << 20);
+    size_t len = std::min(want, buf.size());
+    ssize_t n = ::pread(src, buf.data(), len, off);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Errno::Last();
+    }
+    if (n == 0) return Errno(EIO);
+    STRATA_RETURN_IF_ERROR(sys::PwriteAll(dst, buf.data(), static_cast<size_t>(n), off));
+    off += n;
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<CopyMethod> CopyFileData(int src, int dst, off_t size) {
+  if (size == 0) return CopyMethod::kClone;
+  if (::ioctl(dst, FICLONE, src) == 0) return CopyMethod::kClone;
+
+  bool use_rw = false;
+  off_t pos = 0;
+  while (pos < size) {
+    off_t data = ::lseek(src, pos, SEEK_DATA);
+    if (data < 0) {
+      if (errno == ENXIO) break;  // only a hole remains
+      data = pos;                 // no SEEK_DATA: copy everything
+    }
+    if (data >= size) break;
+    off_t hole = ::lseek(src, data, SEEK_HOLE);
+    if (hole < 0 || hole > size) hole = size;
+    STRATA_RETURN_IF_ERROR(CopyRange(src, dst, data, hole, &use_rw));
+    pos = hole;
+  }
+  // The tail may be a hole: give the copy its full size.
+  if (::ftruncate(dst, size) < 0) return Errno::Last();
+  return use_rw ? CopyMethod::kReadWrite : CopyMethod::kCopyFileRange;
+}
+
+}  // namespace strata::copyup

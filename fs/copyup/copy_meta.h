@@ -1,0 +1,20 @@
+// Copying an object's metadata for copy-up: xattrs (but the overlay-private
+// ones), then owner, then mode (chown clears setuid bits, so mode comes after),
+// then timestamps (last, as every other step touches them).
+#pragma once
+
+#include <sys/stat.h>
+
+#include "fs/base/result.h"
+
+namespace strata::copyup {
+
+// Copies every xattr but the private ones from `src` to `dst` (any fds, O_PATH
+// included). Attributes the target filesystem does not support are skipped.
+Status CopyXattrs(int src, int dst);
+
+// Sets owner, mode (not for symlinks) and timestamps from `st` on `name` in
+// `dirfd` (a private work directory entry, so the name cannot be swapped).
+Status ApplyOwnerModeTimes(int dirfd, const char* name, const struct stat& st);
+
+}  // namespace strata::copyup

@@ -1,0 +1,88 @@
+#include "fs/copyup/copy_up.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <string>
+
+#include "fs/base/scope_guard.h"
+#include "fs/copyup/copy_data.h"
+#include "fs/copyup/copy_meta.h"
+#include "fs/layer/resolver.h"
+#include "fs/layer/work_dir.h"
+#include "fs/sys/syscalls.h"
+
+namespace strata::copyup {
+
+namespace {
+
+// Creates the bare object under `tmp` in the work directory.
+Status CreateTemp(const CopyUpRequest& req, const std::string& tmp, uint64_t* bytes) {
+  const mode_t type = req.st.st_mode & S_IFMT;
+  switch (type) {
+    case S_IFDIR:
+      if (::mkdirat(req.workdir, tmp.c_str(), 0700) < 0) return Errno::Last();
+      return Status::Ok();
+    case S_IFLNK: {
+      auto target = sys::ReadLinkFd(req.src_fd);
+      if (!target.ok()) return Errno(target.error());
+      if (::symlinkat(target->c_str(), req.workdir, tmp.c_str()) < 0) return Errno::Last();
+      return Status::Ok();
+    }
+    case S_IFREG: {
+      auto out = sys::OpenAt(req.workdir, tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
+      if (!out.ok()) return Errno(out.error());
+      if (req.with_data && req.st.st_size > 0) {
+        auto in = sys::Reopen(req.src_fd, O_RDONLY);
+        if (!in.ok()) return Errno(in.error());
+        auto method = CopyFileData(in->get(), out->get(), req.st.st_size);
+        if (!method.ok()) return Errno(method.error());
+        *bytes = static_cast<uint64_t>(req.st.st_size);
+      }
+      if (req.durable && ::fsync(out->get()) < 0) return Errno::Last();
+      return Status::Ok();
+    }
+    default:  // fifos, sockets, devices
+      if (::mknodat(req.workdir, tmp.c_str(), type | 0600, req.st.st_rdev) < 0) return Errno::Last();
+      return Status::Ok();
+  }
+}
+
+}  // namespace
+
+Result<CopyUpResult> CopyUp(const CopyUpRequest& req) {
+  const std::string tmp = layer::NewTempName();
+  CopyUpResult result;
+  ScopeGuard cleanup([&] { (void)layer::RemoveTree(req.workdir, tmp.c_str()); });
+
+  STRATA_RETURN_IF_ERROR(CreateTemp(req, tmp, &result.bytes_copied));
+  {
+    auto tmp_fd = sys::OpenAt(req.workdir, tmp.c_str(), O_PATH);
+    if (!tmp_fd.ok()) return Errno(tmp_fd.error());
+    STRATA_RETURN_IF_ERROR(CopyXattrs(req.src_fd, tmp_fd->get()));
+    if (req.origin_ino != 0 && (S_ISREG(req.st.st_mode) || S_ISDIR(req.st.st_mode))) {
+      uint64_t v = req.origin_ino;
+      // Best effort: without user xattrs st_ino just changes at remount.
+      (void)sys::SetXattr(tmp_fd->get(), layer::kOriginXattr,
+                          std::string_view(reinterpret_cast<const char*>(&v), sizeof v), 0);
+    }
+  }
+  STRATA_RETURN_IF_ERROR(ApplyOwnerModeTimes(req.workdir, tmp.c_str(), req.st));
+
+  // RENAME_NOREPLACE: if someone made the name meanwhile, fail rather than clobber.
+  STRATA_RETURN_IF_ERROR(
+      sys::RenameAt2(req.workdir, tmp.c_str(), req.upper_parent, req.name, RENAME_NOREPLACE));
+  cleanup.Dismiss();
+
+  const int flags = S_ISDIR(req.st.st_mode) ? (O_RDONLY | O_DIRECTORY) : O_PATH;
+  auto fd = sys::OpenAt(req.upper_parent, req.name, flags);
+  if (!fd.ok()) return Errno(fd.error());
+  auto st = sys::StatFd(fd->get());
+  if (!st.ok()) return Errno(st.error());
+  result.fd = std::move(*fd);
+  result.st = *st;
+  return result;
+}
+
+}  // namespace strata::copyup

@@ -1,0 +1,34 @@
+// Copy-up of one object into the upper layer, atomically: the copy is built
+// under a temporary name in WORKDIR/work, made durable, then renamed into its
+// place, so a crash leaves either no upper object or a complete one.
+#pragma once
+
+#include <sys/stat.h>
+
+#include <cstdint>
+
+#include "fs/base/result.h"
+#include "fs/base/unique_fd.h"
+
+namespace strata::copyup {
+
+struct CopyUpRequest {
+  int src_fd = -1;          // the lower object: O_PATH (non-dir) or directory fd
+  struct stat st {};        // its lstat
+  int upper_parent = -1;    // the parent directory in the upper layer
+  const char* name = "";    // the object's name there
+  int workdir = -1;         // WORKDIR/work
+  bool with_data = true;    // false: an O_TRUNC open makes the data moot
+  bool durable = true;      // fsync the data before the rename
+  ino_t origin_ino = 0;     // recorded so st_ino survives copy-up and remount
+};
+
+struct CopyUpResult {
+  UniqueFd fd;  // the upper object: O_RDONLY|O_DIRECTORY for dirs, else O_PATH
+  struct stat st {};
+  uint64_t bytes_copied = 0;
+};
+
+Result<CopyUpResult> CopyUp(const CopyUpRequest& req);
+
+}  // namespace strata::copyup

@@ -1,0 +1,176 @@
+// UnionFs: making new names — mknod, mkdir, symlink, create, link.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fs/base/scope_guard.h"
+#include "fs/core/union_fs.h"
+#include "fs/layer/whiteout.h"
+#include "fs/layer/work_dir.h"
+#include "fs/sys/syscalls.h"
+
+namespace strata {
+
+namespace {
+
+Status CheckNewName(std::string_view name) {
+  if (!sys::IsPlainName(name)) return Errno(EINVAL);
+  if (name.size() > NAME_MAX) return Errno(ENAMETOOLONG);
+  // `.wh.*` names are layer metadata: created here they would delete a sibling.
+  if (layer::IsWhiteoutFileName(name)) return Errno(EPERM);
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<Entry> UnionFs::CreateEntry(const Caller& c, const std::shared_ptr<Node>& parent,
+                                   std::string_view name_view, mode_t type,
+                                   const std::function<Status(int, const char*)>& make,
+                                   bool set_owner, mode_t final_mode) {
+  if (config_.read_only) return Errno(EROFS);
+  STRATA_RETURN_IF_ERROR(CheckNewName(name_view));
+  const std::string name(name_view);
+  std::lock_guard ns(parent->ns_mu());
+
+  auto existing = layer::Resolve(stack_, parent->placement()->dirs, name);
+  if (!existing.ok()) return Errno(existing.error());
+  if (existing->has_value()) return Errno(EEXIST);
+
+  STRATA_RETURN_IF_ERROR(CopyUp(parent));
+  std::shared_ptr<const Placement> keep;
+  auto upper = UpperDirFd(parent, &keep);
+  if (!upper.ok()) return Errno(upper.error());
+  const int upperfd = *upper;
+  const int workfd = stack_.workdir_fd();
+
+  // Anything in the upper under a name that resolves to nothing is a whiteout:
+  // the new object replaces it in one rename, as the kernel does.
+  struct stat wst;
+  const bool over_whiteout = ::fstatat(upperfd, name.c_str(), &wst, AT_SYMLINK_NOFOLLOW) == 0;
+  const bool oci_whiteout = layer::HasWhiteoutFile(upperfd, name);
+  const std::string tmp = over_whiteout ? layer::NewTempName() : name;
+  const int dirfd = over_whiteout ? workfd : upperfd;
+
+  STRATA_RETURN_IF_ERROR(make(dirfd, tmp.c_str()));
+  ScopeGuard undo([&] { (void)layer::RemoveTree(dirfd, tmp.c_str()); });
+
+  if (set_owner) {
+    auto pst = sys::StatFd(upperfd);
+    if (!pst.ok()) return Errno(pst.error());
+    // A set-group-ID directory hands its group down (the filesystem below did
+    // that already for our root-owned creation; keep it when we chown).
+    const gid_t gid = (pst->st_mode & S_ISGID) ? pst->st_gid : c.gid;
+    if (::fchownat(dirfd, tmp.c_str(), c.uid, gid, AT_SYMLINK_NOFOLLOW) < 0) return Errno::Last();
+    mode_t mode = final_mode & 07777;
+    // Like inode_init_owner: no set-group-ID file for a group the caller is not in.
+    if (!S_ISDIR(type) && (mode & S_ISGID) && c.uid != 0 && gid != c.gid) mode &= ~S_ISGID;
+    // chown cleared set-ID bits; put back exactly what was asked.
+    if (!S_ISLNK(type) && (mode & (S_ISUID | S_ISGID)) &&
+        ::fchmodat(dirfd, tmp.c_str(), mode, 0) < 0)
+      return Errno::Last();
+  }
+  if (S_ISDIR(type) && (over_whiteout || oci_whiteout)) {
+    // Created where something was deleted: must not merge with what was below.
+    auto d = sys::OpenAt(dirfd, tmp.c_str(), O_RDONLY | O_DIRECTORY);
+    if (!d.ok()) return Errno(d.error());
+    STRATA_RETURN_IF_ERROR(layer::SetOpaque(d->get(), stack_.markers()));
+  }
+  if (over_whiteout) {
+    STRATA_RETURN_IF_ERROR(
+        sys::RenameAt2(workfd, tmp.c_str(), upperfd, name.c_str(), RENAME_EXCHANGE));
+    // `tmp` in the work directory now names the old whiteout.
+    undo.Dismiss();
+    (void)layer::RemoveTree(workfd, tmp.c_str());
+  } else {
+    undo.Dismiss();
+  }
+  if (oci_whiteout) {
+    std::string wh = std::string(layer::kWhiteoutPrefix) + name;
+    ::unlinkat(upperfd, wh.c_str(), 0);
+  }
+  parent->InvalidateListing();
+
+  auto r = layer::Resolve(stack_, keep->dirs, name);
+  if (!r.ok()) return Errno(r.error());
+  if (!r->has_value()) return Errno(EIO);
+  return Intern(parent, name, std::move(**r));
+}
+
+Result<Entry> UnionFs::MkNod(const Caller& c, uint64_t parent, std::string_view name, mode_t mode,
+                             dev_t rdev) {
+  auto dir = DirNode(parent);
+  if (!dir.ok()) return Errno(dir.error());
+  // A 0/0 character device is a whiteout: it would delete the name it makes.
+  if (S_ISCHR(mode) && rdev == 0) return Errno(EPERM);
+  const mode_t type = mode & S_IFMT;
+  return CreateEntry(
+      c, *dir, name, type,
+      [&](int dirfd, const char* n) -> Status {
+        if (::mknodat(dirfd, n, mode, rdev) < 0) return Errno::Last();
+        return Status::Ok();
+      },
+      true, mode);
+}
+
+Result<Entry> UnionFs::MkDir(const Caller& c, uint64_t parent, std::string_view name, mode_t mode) {
+  auto dir = DirNode(parent);
+  if (!dir.ok()) return Errno(dir.error());
+  return CreateEntry(
+      c, *dir, name, S_IFDIR,
+      [&](int dirfd, const char* n) -> Status {
+        if (::mkdirat(dirfd, n, mode & 07777) < 0) return Errno::Last();
+        return Status::Ok();
+      },
+      true, mode);
+}
+
+Result<Entry> UnionFs::Symlink(const Caller& c, uint64_t parent, std::string_view name,
+                               const std::string& target) {
+  auto dir = DirNode(parent);
+  if (!dir.ok()) return Errno(dir.error());
+  return CreateEntry(
+      c, *dir, name, S_IFLNK,
+      [&](int dirfd, const char* n) -> Status {
+        if (::symlinkat(target.c_str(), dirfd, n) < 0) return Errno::Last();
+        return Status::Ok();
+      },
+      true, 0777);
+}
+
+Result<Entry> UnionFs::Create(const Caller& c, uint64_t parent, std::string_view name, mode_t mode,
+                              int flags, UniqueFd* fd) {
+  auto dir = DirNode(parent);
+  if (!dir.ok()) return Errno(dir.error());
+  auto e = CreateEntry(
+      c, *dir, name, S_IFREG,
+      [&](int dirfd, const char* n) -> Status {
+        auto f = sys::OpenAt(dirfd, n, O_WRONLY | O_CREAT | O_EXCL, mode & 07777);
+        if (!f.ok()) return Errno(f.error());
+        return Status::Ok();
+      },
+      true, mode);
+  if (!e.ok()) return e;
+  auto opened = Open(e->node, flags & ~(O_CREAT | O_EXCL | O_TRUNC));
+  if (!opened.ok()) return Errno(opened.error());
+  *fd = std::move(*opened);
+  return e;
+}
+
+Result<Entry> UnionFs::Link(uint64_t nodeid, uint64_t newparent, std::string_view newname) {
+  auto node = table_->Get(nodeid);
+  if (!node) return Errno(ESTALE);
+  if (node->is_dir()) return Errno(EPERM);
+  auto dir = DirNode(newparent);
+  if (!dir.ok()) return Errno(dir.error());
+  STRATA_RETURN_IF_ERROR(CopyUp(node));
+  auto p = node->placement();
+  return CreateEntry(
+      Caller{}, *dir, newname, node->type(),
+      [&](int dirfd, const char* n) -> Status {
+        if (::linkat(p->fd.get(), "", dirfd, n, AT_EMPTY_PATH) < 0) return Errno::Last();
+        return Status::Ok();
+      },
+      false, 0);
+}
+
+}  // namespace strata

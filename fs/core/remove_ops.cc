@@ -1,0 +1,98 @@
+// UnionFs: removing names — unlink and rmdir, leaving whiteouts where a lower
+// layer still has the name.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fs/core/node_keys.h"
+#include "fs/core/union_fs.h"
+#include "fs/layer/merged_dir.h"
+#include "fs/layer/whiteout.h"
+#include "fs/layer/work_dir.h"
+#include "fs/sys/syscalls.h"
+
+namespace strata {
+
+Status UnionFs::RemoveEntry(const std::shared_ptr<Node>& parent, const std::string& name,
+                            const layer::Resolved& victim) {
+  STRATA_RETURN_IF_ERROR(CopyUp(parent));
+  std::shared_ptr<const Placement> keep;
+  auto upper = UpperDirFd(parent, &keep);
+  if (!upper.ok()) return Errno(upper.error());
+  const int upperfd = *upper;
+  const int workfd = stack_.workdir_fd();
+  auto need_whiteout = layer::LowerHasName(stack_, keep->dirs, name);
+  if (!need_whiteout.ok()) return Errno(need_whiteout.error());
+  const bool is_dir = S_ISDIR(victim.st.st_mode);
+
+  if (victim.layer != layer::LayerStack::kUpper) {
+    STRATA_RETURN_IF_ERROR(layer::MakeWhiteout(upperfd, name.c_str(), stack_.markers()));
+  } else if (*need_whiteout) {
+    if (is_dir) {
+      // Swap the directory for a whiteout in one step, then delete it (and the
+      // whiteouts it may hold) out of sight in the work directory.
+      const std::string tmp = layer::NewTempName();
+      if (::mknodat(workfd, tmp.c_str(), S_IFCHR | 0, 0) < 0) return Errno::Last();
+      Status s = sys::RenameAt2(workfd, tmp.c_str(), upperfd, name.c_str(), RENAME_EXCHANGE);
+      if (!s.ok()) {
+        ::unlinkat(workfd, tmp.c_str(), 0);
+        return s;
+      }
+      (void)layer::RemoveTree(workfd, tmp.c_str());
+    } else {
+      STRATA_RETURN_IF_ERROR(layer::MakeWhiteoutVia(workfd, upperfd, name.c_str(), stack_.markers()));
+    }
+  } else if (is_dir) {
+    if (::unlinkat(upperfd, name.c_str(), AT_REMOVEDIR) < 0) {
+      if (errno != ENOTEMPTY && errno != EEXIST) return Errno::Last();
+      // Empty in the merged view but holding stale whiteouts: move it away first.
+      const std::string tmp = layer::NewTempName();
+      STRATA_RETURN_IF_ERROR(sys::RenameAt2(upperfd, name.c_str(), workfd, tmp.c_str(), 0));
+      (void)layer::RemoveTree(workfd, tmp.c_str());
+    }
+  } else {
+    if (::unlinkat(upperfd, name.c_str(), 0) < 0) return Errno::Last();
+  }
+  Unlinked(parent, name, victim);
+  return Status::Ok();
+}
+
+void UnionFs::Unlinked(const std::shared_ptr<Node>& parent, const std::string& name,
+                       const layer::Resolved& victim) {
+  parent->InvalidateListing();
+  // The object is gone from this path; once no name is left its inode number
+  // may be reused, so it must not be found by key any more.
+  const bool last_link = S_ISDIR(victim.st.st_mode) || victim.st.st_nlink <= 1 ||
+                         victim.layer != layer::LayerStack::kUpper;
+  if (!last_link) return;
+  if (auto node = table_->Find(KeyOf(stack_, *parent, name, victim))) table_->Unkey(node);
+}
+
+Status UnionFs::Unlink(uint64_t parent, std::string_view name) {
+  if (config_.read_only) return Errno(EROFS);
+  auto dir = DirNode(parent);
+  if (!dir.ok()) return Errno(dir.error());
+  std::lock_guard ns((*dir)->ns_mu());
+  auto r = layer::Resolve(stack_, (*dir)->placement()->dirs, name);
+  if (!r.ok()) return Errno(r.error());
+  if (!r->has_value()) return Errno(ENOENT);
+  if (S_ISDIR((*r)->st.st_mode)) return Errno(EISDIR);
+  return RemoveEntry(*dir, std::string(name), **r);
+}
+
+Status UnionFs::Rmdir(uint64_t parent, std::string_view name) {
+  if (config_.read_only) return Errno(EROFS);
+  auto dir = DirNode(parent);
+  if (!dir.ok()) return Errno(dir.error());
+  std::lock_guard ns((*dir)->ns_mu());
+  auto r = layer::Resolve(stack_, (*dir)->placement()->dirs, name);
+  if (!r.ok()) return Errno(r.error());
+  if (!r->has_value()) return Errno(ENOENT);
+  if (!S_ISDIR((*r)->st.st_mode)) return Errno(ENOTDIR);
+  auto entries = layer::ListMerged(stack_, (*r)->dirs);
+  if (!entries.ok()) return Errno(entries.error());
+  if (!entries->empty()) return Errno(ENOTEMPTY);
+  return RemoveEntry(*dir, std::string(name), **r);
+}
+
+}  // namespace strata

@@ -1,0 +1,176 @@
+// UnionFs: construction, lookup, attributes, listings and copy-up of nodes.
+#include "fs/core/union_fs.h"
+
+#include <fcntl.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include "fs/copyup/copy_up.h"
+#include "fs/core/node_keys.h"
+#include "fs/sys/syscalls.h"
+
+namespace strata {
+
+UnionFs::UnionFs(layer::LayerStack stack, UnionFsConfig config)
+    : stack_(std::move(stack)), config_(config) {
+  if (!stack_.has_upper()) config_.read_only = true;
+  table_ = std::make_unique<InodeTable>(MakeRoot());
+}
+
+std::shared_ptr<Node> UnionFs::MakeRoot() {
+  auto p = std::make_shared<Placement>();
+  for (size_t i = 0; i < stack_.size(); ++i) {
+    auto inst = layer::OpenDirInstance(static_cast<int>(i), stack_.at(i).root.get(), ".");
+    if (!inst.ok()) continue;  // checked readable at start-up; keep going
+    bool opaque = inst->markers.opaque;
+    p->dirs.push_back(std::move(*inst));
+    if (opaque) break;
+  }
+  p->layer = p->dirs.empty() ? 0 : p->dirs.front().layer;
+  const layer::Layer& bottom = stack_.at(stack_.size() - 1);
+  ino_t ino = stack_.ReportedIno(static_cast<int>(stack_.size() - 1), bottom.root_ino);
+  auto root = std::shared_ptr<Node>(new Node(InodeTable::kRootId, S_IFDIR, ino, std::move(p)));
+  return root;
+}
+
+Result<std::shared_ptr<Node>> UnionFs::DirNode(uint64_t nodeid) {
+  auto node = table_->Get(nodeid);
+  if (!node) return Errno(ESTALE);
+  if (!node->is_dir()) return Errno(ENOTDIR);
+  return node;
+}
+
+struct stat UnionFs::Attr(const Node& node, const Placement& p, const struct stat& real) const {
+  struct stat st = real;
+  st.st_ino = node.ino();
+  if (S_ISDIR(st.st_mode) && (p.merged() || config_.static_nlink)) st.st_nlink = 1;
+  return st;
+}
+
+Entry UnionFs::Intern(const std::shared_ptr<Node>& parent, std::string_view name,
+                      layer::Resolved&& r) {
+  const NodeKey key = KeyOf(stack_, *parent, name, r);
+  const struct stat real = r.st;
+  const ino_t ino = r.ino;
+  auto node = table_->LookupOrInsert(key, [&](uint64_t id) {
+    auto p = std::make_shared<Placement>();
+    p->layer = r.layer;
+    p->fd = std::move(r.fd);
+    p->dirs = std::move(r.dirs);
+    auto n = std::make_unique<Node>(id, real.st_mode & S_IFMT, ino, std::move(p));
+    n->set_location(parent, std::string(name));
+    return n;
+  });
+  auto p = node->placement();
+  return Entry{node, Attr(*node, *p, real)};
+}
+
+Result<Entry> UnionFs::LookupIn(const std::shared_ptr<Node>& dir, std::string_view name) {
+  if (!dir->is_dir()) return Errno(ENOTDIR);
+  if (name.size() > NAME_MAX) return Errno(ENAMETOOLONG);
+  auto p = dir->placement();
+  auto r = layer::Resolve(stack_, p->dirs, name);
+  if (!r.ok()) return Errno(r.error());
+  if (!r->has_value()) return Entry{};
+  return Intern(dir, name, std::move(**r));
+}
+
+Result<Entry> UnionFs::Lookup(uint64_t parent, std::string_view name) {
+  auto dir = DirNode(parent);
+  if (!dir.ok()) return Errno(dir.error());
+  return LookupIn(*dir, name);
+}
+
+Result<struct stat> UnionFs::GetAttr(const Node& node) {
+  auto p = node.placement();
+  auto st = sys::StatFd(p->object_fd());
+  if (!st.ok()) return Errno(st.error());
+  return Attr(node, *p, *st);
+}
+
+Result<std::string> UnionFs::ReadLink(const Node& node) {
+  if (!S_ISLNK(node.type())) return Errno(EINVAL);
+  return sys::ReadLinkFd(node.placement()->fd.get());
+}
+
+Result<std::shared_ptr<const Listing>> UnionFs::ReadDir(const std::shared_ptr<Node>& dir) {
+  if (!dir->is_dir()) return Errno(ENOTDIR);
+  if (auto cached = dir->listing()) return cached;
+  const uint64_t generation = dir->listing_generation();
+  auto p = dir->placement();
+  auto list = layer::ListMerged(stack_, p->dirs);
+  if (!list.ok()) return Errno(list.error());
+  auto shared = std::make_shared<const Listing>(std::move(*list));
+  dir->PublishListing(generation, shared);
+  return shared;
+}
+
+Result<struct statvfs> UnionFs::StatFs() {
+  struct statvfs sv;
+  if (::fstatvfs(stack_.at(0).root.get(), &sv) < 0) return Errno::Last();
+  return sv;
+}
+
+Result<int> UnionFs::UpperDirFd(const std::shared_ptr<Node>& dir,
+                                std::shared_ptr<const Placement>* keep) {
+  *keep = dir->placement();
+  const Placement& p = **keep;
+  if (!stack_.has_upper() || p.dirs.empty() || p.dirs.front().layer != layer::LayerStack::kUpper)
+    return Errno(EIO);
+  return p.dirs.front().fd.get();
+}
+
+Status UnionFs::CopyUp(const std::shared_ptr<Node>& node, bool with_data) {
+  if (config_.read_only) return Errno(EROFS);
+  if (node->layer() == layer::LayerStack::kUpper) return Status::Ok();
+  // Parents first, from the root down; each completes before its child starts.
+  auto parent = node->parent();
+  if (!parent) return Errno(EIO);  // the root always has an upper instance
+  STRATA_RETURN_IF_ERROR(CopyUp(parent, true));
+  return CopyUpOne(node, with_data);
+}
+
+Status UnionFs::CopyUpOne(const std::shared_ptr<Node>& node, bool with_data) {
+  std::lock_guard lock(node->copyup_mu());
+  auto p = node->placement();
+  if (p->layer == layer::LayerStack::kUpper) return Status::Ok();  // raced, done already
+
+  std::shared_ptr<const Placement> parent_placement;
+  auto upper_parent = UpperDirFd(node->parent(), &parent_placement);
+  if (!upper_parent.ok()) return Errno(upper_parent.error());
+  auto src_st = sys::StatFd(p->object_fd());
+  if (!src_st.ok()) return Errno(src_st.error());
+  const std::string name = node->name();
+
+  copyup::CopyUpRequest req;
+  req.src_fd = p->object_fd();
+  req.st = *src_st;
+  req.upper_parent = *upper_parent;
+  req.name = name.c_str();
+  req.workdir = stack_.workdir_fd();
+  req.with_data = with_data;
+  req.durable = config_.durable;
+  req.origin_ino = node->ino();
+  auto done = copyup::CopyUp(req);
+  if (!done.ok()) return Errno(done.error());
+
+  auto np = std::make_shared<Placement>();
+  np->layer = layer::LayerStack::kUpper;
+  if (node->is_dir()) {
+    np->dirs.push_back(layer::DirInstance{layer::LayerStack::kUpper, std::move(done->fd), {}});
+    for (const auto& d : p->dirs) {
+      int dup = ::fcntl(d.fd.get(), F_DUPFD_CLOEXEC, 0);
+      if (dup < 0) return Errno::Last();
+      np->dirs.push_back(layer::DirInstance{d.layer, UniqueFd(dup), d.markers});
+    }
+  } else {
+    np->fd = std::move(done->fd);
+  }
+  node->set_placement(std::move(np));
+  table_->Rekey(node, NodeKey{done->st.st_dev, done->st.st_ino, 0});
+  stats_.copyups.fetch_add(1, std::memory_order_relaxed);
+  stats_.copyup_bytes.fetch_add(done->bytes_copied, std::memory_order_relaxed);
+  return Status::Ok();
+}
+
+}  // namespace strata

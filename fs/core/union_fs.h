@@ -1,0 +1,138 @@
+// UnionFs: the merged filesystem's operations, in terms of nodeids, names and
+// errno values, with no FUSE types — the FUSE glue in fs/ops/ decodes a
+// request, calls one of these and replies once; unit tests call them directly.
+#pragma once
+
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "fs/base/result.h"
+#include "fs/base/unique_fd.h"
+#include "fs/layer/layer.h"
+#include "fs/node/inode_table.h"
+#include "fs/node/node.h"
+
+namespace strata {
+
+struct UnionFsConfig {
+  bool durable = true;        // fsync copy-ups and honour fsync (off: volatile)
+  bool static_nlink = false;  // report nlink 1 for every directory
+  bool noxattrs = false;      // refuse all xattr operations
+  bool read_only = false;
+};
+
+// Who is asking: ownership of new objects.
+struct Caller {
+  uid_t uid = 0;
+  gid_t gid = 0;
+};
+
+struct Entry {
+  std::shared_ptr<Node> node;  // null: the name does not exist (negative entry)
+  struct stat attr {};
+};
+
+// Counters, readable while the filesystem runs.
+struct UnionFsStats {
+  std::atomic<uint64_t> copyups{0};
+  std::atomic<uint64_t> copyup_bytes{0};
+};
+
+class UnionFs {
+ public:
+  UnionFs(layer::LayerStack stack, UnionFsConfig config);
+
+  const layer::LayerStack& stack() const { return stack_; }
+  InodeTable& table() { return *table_; }
+  const UnionFsConfig& config() const { return config_; }
+  UnionFsStats& stats() { return stats_; }
+
+  // The node for a nodeid the kernel holds; nullptr if stale.
+  std::shared_ptr<Node> Get(uint64_t nodeid) const { return table_->Get(nodeid); }
+
+  // --- names ---
+  // A missing name is not an error: Entry.node is null.
+  Result<Entry> Lookup(uint64_t parent, std::string_view name);
+  void Forget(uint64_t nodeid, uint64_t nlookup) { table_->Forget(nodeid, nlookup); }
+  Result<struct stat> GetAttr(const Node& node);
+  Result<std::string> ReadLink(const Node& node);
+
+  Result<Entry> MkNod(const Caller& c, uint64_t parent, std::string_view name, mode_t mode,
+                      dev_t rdev);
+  Result<Entry> MkDir(const Caller& c, uint64_t parent, std::string_view name, mode_t mode);
+  Result<Entry> Symlink(const Caller& c, uint64_t parent, std::string_view name,
+                        const std::string& target);
+  Result<Entry> Link(uint64_t nodeid, uint64_t newparent, std::string_view newname);
+  // Creates and opens a regular file; the fd is the upper file open with `flags`.
+  Result<Entry> Create(const Caller& c, uint64_t parent, std::string_view name, mode_t mode,
+                       int flags, UniqueFd* fd);
+  Status Unlink(uint64_t parent, std::string_view name);
+  Status Rmdir(uint64_t parent, std::string_view name);
+  Status Rename(uint64_t parent, std::string_view name, uint64_t newparent,
+                std::string_view newname, unsigned flags);
+
+  // --- attributes ---
+  // `valid` is a mask of kSet* bits; `fd` an open upper file of the node (used
+  // for truncation) or -1.
+  static constexpr int kSetMode = 1, kSetUid = 2, kSetGid = 4, kSetSize = 8, kSetAtime = 16,
+                       kSetMtime = 32, kSetAtimeNow = 64, kSetMtimeNow = 128, kSetCtime = 256;
+  Result<struct stat> SetAttr(const std::shared_ptr<Node>& node, const struct stat& attr,
+                              int valid, int fd);
+
+  // --- files ---
+  // Opens the node's real file; copies it up first when `flags` may write.
+  Result<UniqueFd> Open(const std::shared_ptr<Node>& node, int flags);
+  // The merged listing of a directory (cached until something changes in it).
+  Result<std::shared_ptr<const Listing>> ReadDir(const std::shared_ptr<Node>& dir);
+  Result<struct statvfs> StatFs();
+
+  // --- xattrs ---
+  Result<ssize_t> GetXattr(const Node& node, const char* name, void* buf, size_t size);
+  Result<ssize_t> ListXattr(const Node& node, char* buf, size_t size);
+  Status SetXattr(const std::shared_ptr<Node>& node, const char* name, std::string_view value,
+                  int flags);
+  Status RemoveXattr(const std::shared_ptr<Node>& node, const char* name);
+
+  // Copies the node (and its parents) up; no-op when it is upper already.
+  Status CopyUp(const std::shared_ptr<Node>& node, bool with_data = true);
+
+ private:
+  std::shared_ptr<Node> MakeRoot();
+  // Resolves `name` under `dir` and interns a node for it (counting a lookup).
+  Result<Entry> LookupIn(const std::shared_ptr<Node>& dir, std::string_view name);
+  Entry Intern(const std::shared_ptr<Node>& parent, std::string_view name,
+               layer::Resolved&& r);
+  struct stat Attr(const Node& node, const Placement& p, const struct stat& real) const;
+  Status CopyUpOne(const std::shared_ptr<Node>& node, bool with_data);
+
+  // The upper instance fd of a directory node that is copied up.
+  Result<int> UpperDirFd(const std::shared_ptr<Node>& dir, std::shared_ptr<const Placement>* keep);
+  // Makes a new object `name` in the upper directory of `parent`, replacing a
+  // whiteout there atomically; `make` builds it under (dirfd, name).
+  Result<Entry> CreateEntry(const Caller& c, const std::shared_ptr<Node>& parent,
+                            std::string_view name, mode_t type,
+                            const std::function<Status(int dirfd, const char* name)>& make,
+                            bool set_owner, mode_t final_mode);
+  // Removes `name` (whose resolution is `victim`) from the merged view.
+  Status RemoveEntry(const std::shared_ptr<Node>& parent, const std::string& name,
+                     const layer::Resolved& victim);
+  void Unlinked(const std::shared_ptr<Node>& parent, const std::string& name,
+                const layer::Resolved& victim);
+  Result<std::shared_ptr<Node>> DirNode(uint64_t nodeid);
+
+  layer::LayerStack stack_;
+  UnionFsConfig config_;
+  std::unique_ptr<InodeTable> table_;
+  UnionFsStats stats_;
+  std::mutex rename_mu_;  // cross-directory renames (lock order: see node.h)
+};
+
+}  // namespace strata

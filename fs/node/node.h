@@ -1,0 +1,143 @@
+// Node: one object of the merged view, as the kernel knows it by a nodeid.
+//
+// Lock order (outermost first):
+//   1. UnionFs::rename_mu_ (cross-directory renames only)
+//   2. Node::ns_mu of directories, two at once only in nodeid order
+//   3. Node::copyup_mu (one node at a time; a parent's copy-up always
+//      completes before its child's starts, never nested)
+//   4. Node::mu (leaf: guards parent/name/listing; no call out while held)
+//   5. InodeTable shard locks (leaf)
+// No lock is ever held across a fuse_reply_*.
+#pragma once
+
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "fs/base/thread_annotations.h"
+#include "fs/base/unique_fd.h"
+#include "fs/layer/merged_dir.h"
+#include "fs/layer/resolver.h"
+
+namespace strata {
+
+// Where a node's object lives right now. Immutable once published; copy-up
+// publishes a new one, so readers take a snapshot without holding a lock.
+struct Placement {
+  int layer = 0;  // top layer
+  UniqueFd fd;    // O_PATH of the top instance (non-directories)
+  std::vector<layer::DirInstance> dirs;  // directories: instances, top first
+
+  // The fd naming the top object, for stat/xattr calls.
+  int object_fd() const { return dirs.empty() ? fd.get() : dirs.front().fd.get(); }
+  // True when the directory merges instances from several layers; the kernel
+  // reports nlink 1 for those.
+  bool merged() const { return dirs.size() > 1; }
+};
+
+// Identity of a real object, used to give one node to one object.
+// A lower file with several hard links is one object at several paths, each
+// of which copies up on its own (kernel overlayfs without index=on): `salt`
+// then tells the paths apart; it is 0 for everything else.
+struct NodeKey {
+  dev_t dev = 0;
+  ino_t ino = 0;
+  uint64_t salt = 0;
+  bool operator==(const NodeKey&) const = default;
+};
+
+struct NodeKeyHash {
+  size_t operator()(const NodeKey& k) const {
+    return std::hash<uint64_t>()((k.ino * 0x9E3779B97F4A7C15ull) ^ k.dev ^ (k.salt * 31));
+  }
+};
+
+using Listing = std::vector<layer::MergedEntry>;
+
+class Node {
+ public:
+  Node(uint64_t nodeid, mode_t type, ino_t ino, std::shared_ptr<const Placement> placement)
+      : nodeid_(nodeid), type_(type), ino_(ino), layer_(placement->layer),
+        placement_(std::move(placement)) {}
+
+  uint64_t nodeid() const { return nodeid_; }
+  mode_t type() const { return type_; }
+  bool is_dir() const { return S_ISDIR(type_); }
+  // The inode number the merged view reports; survives copy-up.
+  ino_t ino() const { return ino_; }
+
+  std::shared_ptr<const Placement> placement() const { return placement_.load(); }
+  void set_placement(std::shared_ptr<const Placement> p) {
+    layer_.store(p->layer, std::memory_order_release);
+    placement_.store(std::move(p));
+  }
+  // The top layer, cheaper than placement()->layer.
+  int layer() const { return layer_.load(std::memory_order_acquire); }
+
+  // Parent and name as last seen; used to copy up the object and its parents.
+  std::shared_ptr<Node> parent() const {
+    std::lock_guard lock(mu_);
+    return parent_;
+  }
+  std::string name() const {
+    std::lock_guard lock(mu_);
+    return name_;
+  }
+  void set_location(std::shared_ptr<Node> parent, std::string name) {
+    std::lock_guard lock(mu_);
+    parent_ = std::move(parent);
+    name_ = std::move(name);
+  }
+
+  // Cached merged listing of a directory; dropped on every change inside it.
+  std::shared_ptr<const Listing> listing() const {
+    std::lock_guard lock(mu_);
+    return listing_;
+  }
+  uint64_t listing_generation() const {
+    std::lock_guard lock(mu_);
+    return listing_gen_;
+  }
+  // Caches `l` unless the directory changed since `generation` was read.
+  void PublishListing(uint64_t generation, std::shared_ptr<const Listing> l) {
+    std::lock_guard lock(mu_);
+    if (generation == listing_gen_) listing_ = std::move(l);
+  }
+  void InvalidateListing() {
+    std::lock_guard lock(mu_);
+    ++listing_gen_;
+    listing_.reset();
+  }
+
+  std::mutex& copyup_mu() { return copyup_mu_; }
+  std::mutex& ns_mu() { return ns_mu_; }
+
+  // Kernel lookup count, managed by InodeTable.
+  std::atomic<uint64_t> lookups{0};
+  NodeKey key;  // guarded by the InodeTable key shard of its value
+  bool keyed = false;
+
+ private:
+  const uint64_t nodeid_;
+  const mode_t type_;
+  const ino_t ino_;
+  std::atomic<int> layer_;
+  std::atomic<std::shared_ptr<const Placement>> placement_;
+
+  mutable std::mutex mu_;
+  std::shared_ptr<Node> parent_ GUARDED_BY(mu_);
+  std::string name_ GUARDED_BY(mu_);
+  std::shared_ptr<const Listing> listing_ GUARDED_BY(mu_);
+  uint64_t listing_gen_ GUARDED_BY(mu_) = 0;
+
+  std::mutex copyup_mu_;
+  std::mutex ns_mu_;
+};
+
+}  // namespace strata

@@ -1,0 +1,85 @@
+// FUSE: lookup, forget, getattr, setattr, readlink, statfs.
+#include <string>
+
+#include "fs/ops/fs_context.h"
+#include "fs/ops/operations.h"
+
+namespace strata::ops {
+
+namespace {
+
+void Lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  auto e = Fs(req).Lookup(parent, name);
+  if (!e.ok()) return (void)fuse_reply_err(req, e.error());
+  ReplyEntry(req, *e);
+}
+
+void Forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup) {
+  Fs(req).Forget(ino, nlookup);
+  fuse_reply_none(req);
+}
+
+void ForgetMulti(fuse_req_t req, size_t count, fuse_forget_data* forgets) {
+  for (size_t i = 0; i < count; ++i) Fs(req).Forget(forgets[i].ino, forgets[i].nlookup);
+  fuse_reply_none(req);
+}
+
+void GetAttr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
+  auto node = Fs(req).Get(ino);
+  if (!node) return (void)fuse_reply_err(req, ESTALE);
+  auto st = Fs(req).GetAttr(*node);
+  if (!st.ok()) return (void)fuse_reply_err(req, st.error());
+  ReplyAttr(req, *st);
+}
+
+void SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse_file_info* fi) {
+  auto node = Fs(req).Get(ino);
+  if (!node) return (void)fuse_reply_err(req, ESTALE);
+  int valid = 0;
+  if (to_set & FUSE_SET_ATTR_MODE) valid |= UnionFs::kSetMode;
+  if (to_set & FUSE_SET_ATTR_UID) valid |= UnionFs::kSetUid;
+  if (to_set & FUSE_SET_ATTR_GID) valid |= UnionFs::kSetGid;
+  if (to_set & FUSE_SET_ATTR_SIZE) valid |= UnionFs::kSetSize;
+  if (to_set & FUSE_SET_ATTR_ATIME) valid |= UnionFs::kSetAtime;
+  if (to_set & FUSE_SET_ATTR_MTIME) valid |= UnionFs::kSetMtime;
+  if (to_set & FUSE_SET_ATTR_ATIME_NOW) valid |= UnionFs::kSetAtimeNow;
+  if (to_set & FUSE_SET_ATTR_MTIME_NOW) valid |= UnionFs::kSetMtimeNow;
+  if (to_set & FUSE_SET_ATTR_CTIME) valid |= UnionFs::kSetCtime;
+  int fd = -1;
+  if (fi && fi->fh) {
+    FileHandle* fh = Handle(fi);
+    int cur = fh->Current();
+    if (fh->on_upper()) fd = cur;
+  }
+  auto st = Fs(req).SetAttr(node, *attr, valid, fd);
+  if (!st.ok()) return (void)fuse_reply_err(req, st.error());
+  ReplyAttr(req, *st);
+}
+
+void ReadLink(fuse_req_t req, fuse_ino_t ino) {
+  auto node = Fs(req).Get(ino);
+  if (!node) return (void)fuse_reply_err(req, ESTALE);
+  auto target = Fs(req).ReadLink(*node);
+  if (!target.ok()) return (void)fuse_reply_err(req, target.error());
+  fuse_reply_readlink(req, target->c_str());
+}
+
+void StatFs(fuse_req_t req, fuse_ino_t) {
+  auto sv = Fs(req).StatFs();
+  if (!sv.ok()) return (void)fuse_reply_err(req, sv.error());
+  fuse_reply_statfs(req, &*sv);
+}
+
+}  // namespace
+
+void AddEntryOps(fuse_lowlevel_ops* ops) {
+  ops->lookup = Lookup;
+  ops->forget = Forget;
+  ops->forget_multi = ForgetMulti;
+  ops->getattr = GetAttr;
+  ops->setattr = SetAttr;
+  ops->readlink = ReadLink;
+  ops->statfs = StatFs;
+}
+
+}  // namespace strata::ops

@@ -1,0 +1,129 @@
+// FUSE: open, create, read, write, flush, release, fsync, fallocate, lseek,
+// copy_file_range. Data moves with splice where libfuse can.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "fs/ops/fs_context.h"
+#include "fs/ops/operations.h"
+
+namespace strata::ops {
+
+namespace {
+
+int AdjustFlags(fuse_req_t req, int flags) {
+  // With the writeback cache the kernel may read from a write-only file.
+  if (Ctx(req).writeback && (flags & O_ACCMODE) == O_WRONLY) flags = (flags & ~O_ACCMODE) | O_RDWR;
+  // ... and it handles O_APPEND itself.
+  if (Ctx(req).writeback) flags &= ~O_APPEND;
+  return flags;
+}
+
+void SetOpenFlags(fuse_req_t req, fuse_file_info* fi, FileHandle* fh) {
+  fi->fh = reinterpret_cast<uintptr_t>(fh);
+  // Lower files never change and the upper changes only through us.
+  fi->keep_cache = 1;
+  (void)req;
+}
+
+void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  auto node = Fs(req).Get(ino);
+  if (!node) return (void)fuse_reply_err(req, ESTALE);
+  int flags = AdjustFlags(req, fi->flags);
+  auto fd = Fs(req).Open(node, flags);
+  if (!fd.ok()) return (void)fuse_reply_err(req, fd.error());
+  auto* fh = new FileHandle(node, std::move(*fd), flags);
+  SetOpenFlags(req, fi, fh);
+  if (fuse_reply_open(req, fi) != 0) delete fh;
+}
+
+void Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fuse_file_info* fi) {
+  int flags = AdjustFlags(req, fi->flags);
+  UniqueFd fd;
+  auto e = Fs(req).Create(CallerOf(req), parent, name, mode, flags, &fd);
+  if (!e.ok()) return (void)fuse_reply_err(req, e.error());
+  auto* fh = new FileHandle(e->node, std::move(fd), flags);
+  SetOpenFlags(req, fi, fh);
+  fuse_entry_param p{};
+  p.ino = e->node->nodeid();
+  p.attr = e->attr;
+  p.attr_timeout = Ctx(req).timeout;
+  p.entry_timeout = Ctx(req).timeout;
+  if (fuse_reply_create(req, &p, fi) != 0) {
+    delete fh;
+    Fs(req).Forget(e->node->nodeid(), 1);
+  }
+}
+
+void Read(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi) {
+  fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
+  buf.buf[0].flags = static_cast<fuse_buf_flags>(FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK);
+  buf.buf[0].fd = Handle(fi)->Current();
+  buf.buf[0].pos = off;
+  fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
+}
+
+void WriteBuf(fuse_req_t req, fuse_ino_t, fuse_bufvec* in, off_t off, fuse_file_info* fi) {
+  fuse_bufvec out = FUSE_BUFVEC_INIT(fuse_buf_size(in));
+  out.buf[0].flags = static_cast<fuse_buf_flags>(FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK);
+  out.buf[0].fd = Handle(fi)->Current();
+  out.buf[0].pos = off;
+  ssize_t n = fuse_buf_copy(&out, in, FUSE_BUF_SPLICE_NONBLOCK);
+  if (n < 0) return (void)fuse_reply_err(req, static_cast<int>(-n));
+  fuse_reply_write(req, static_cast<size_t>(n));
+}
+
+void Flush(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+  // close() of a duplicate reports delayed write errors like a real close.
+  int dup = ::dup(Handle(fi)->Current());
+  int rc = dup < 0 ? -1 : ::close(dup);
+  fuse_reply_err(req, rc < 0 ? errno : 0);
+}
+
+void Release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+  delete Handle(fi);
+  fuse_reply_err(req, 0);
+}
+
+void Fsync(fuse_req_t req, fuse_ino_t, int datasync, fuse_file_info* fi) {
+  if (!Fs(req).config().durable) return (void)fuse_reply_err(req, 0);  // volatile
+  int fd = Handle(fi)->Current();
+  int rc = datasync ? ::fdatasync(fd) : ::fsync(fd);
+  fuse_reply_err(req, rc < 0 ? errno : 0);
+}
+
+void Fallocate(fuse_req_t req, fuse_ino_t, int mode, off_t off, off_t len, fuse_file_info* fi) {
+  int rc = ::fallocate(Handle(fi)->Current(), mode, off, len);
+  fuse_reply_err(req, rc < 0 ? errno : 0);
+}
+
+void Lseek(fuse_req_t req, fuse_ino_t, off_t off, int whence, fuse_file_info* fi) {
+  off_t r = ::lseek(Handle(fi)->Current(), off, whence);
+  if (r < 0) return (void)fuse_reply_err(req, errno);
+  fuse_reply_lseek(req, r);
+}
+
+void CopyFileRange(fuse_req_t req, fuse_ino_t, off_t off_in, fuse_file_info* fi_in, fuse_ino_t,
+                   off_t off_out, fuse_file_info* fi_out, size_t len, int flags) {
+  loff_t in = off_in, out = off_out;
+  ssize_t n = ::copy_file_range(Handle(fi_in)->Current(), &in, Handle(fi_out)->Current(), &out,
+                                len, static_cast<unsigned>(flags));
+  if (n < 0) return (void)fuse_reply_err(req, errno);
+  fuse_reply_write(req, static_cast<size_t>(n));
+}
+
+}  // namespace
+
+void AddFileOps(fuse_lowlevel_ops* ops) {
+  ops->open = Open;
+  ops->create = Create;
+  ops->read = Read;
+  ops->write_buf = WriteBuf;
+  ops->flush = Flush;
+  ops->release = Release;
+  ops->fsync = Fsync;
+  ops->fallocate = Fallocate;
+  ops->lseek = Lseek;
+  ops->copy_file_range = CopyFileRange;
+}
+
+}  // namespace strata::ops

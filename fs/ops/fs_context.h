@@ -1,0 +1,68 @@
+// What every FUSE operation reaches through fuse_req_userdata().
+#pragma once
+
+#include <fuse_lowlevel.h>
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "fs/base/unique_fd.h"
+#include "fs/core/union_fs.h"
+
+namespace strata::ops {
+
+struct FsContext {
+  UnionFs* fs = nullptr;
+  double timeout = 86400.0;  // entry/attr cache, seconds
+  bool writeback = false;
+  bool splice = true;
+};
+
+inline FsContext& Ctx(fuse_req_t req) { return *static_cast<FsContext*>(fuse_req_userdata(req)); }
+inline UnionFs& Fs(fuse_req_t req) { return *Ctx(req).fs; }
+
+inline Caller CallerOf(fuse_req_t req) {
+  const fuse_ctx* c = fuse_req_ctx(req);
+  return Caller{c->uid, c->gid};
+}
+
+// An open file. A file opened read-only on a lower layer switches to the upper
+// copy once another open copies it up, so it never reads stale data.
+class FileHandle {
+ public:
+  FileHandle(std::shared_ptr<Node> node, UniqueFd fd, int flags)
+      : node_(std::move(node)), flags_(flags), fd_(fd.get()), layer_(node_->layer()) {
+    fds_.push_back(std::move(fd));
+  }
+  const std::shared_ptr<Node>& node() const { return node_; }
+  // The fd to use now (re-opened on the upper after a copy-up).
+  int Current() {
+    if (layer_.load(std::memory_order_acquire) == node_->layer())
+      return fd_.load(std::memory_order_acquire);
+    return Switch();
+  }
+  bool on_upper() const { return layer_.load() == layer::LayerStack::kUpper; }
+
+ private:
+  int Switch();
+
+  const std::shared_ptr<Node> node_;
+  const int flags_;
+  std::mutex mu_;
+  std::vector<UniqueFd> fds_;  // guarded by mu_; old fds live until release
+  std::atomic<int> fd_;
+  std::atomic<int> layer_;
+};
+
+inline FileHandle* Handle(const fuse_file_info* fi) {
+  return reinterpret_cast<FileHandle*>(static_cast<uintptr_t>(fi->fh));
+}
+
+// Replies.
+void ReplyEntry(fuse_req_t req, const Entry& e);
+void ReplyAttr(fuse_req_t req, const struct stat& st);
+inline void ReplyStatus(fuse_req_t req, const Status& s) { fuse_reply_err(req, s.error()); }
+
+}  // namespace strata::ops

@@ -1,0 +1,57 @@
+#include "fs/ops/operations.h"
+
+#include <fcntl.h>
+
+#include <cstring>
+
+#include "fs/ops/fs_context.h"
+#include "fs/sys/syscalls.h"
+
+namespace strata::ops {
+
+fuse_lowlevel_ops MakeOperations() {
+  fuse_lowlevel_ops ops;
+  std::memset(&ops, 0, sizeof ops);
+  AddSessionOps(&ops);
+  AddEntryOps(&ops);
+  AddNamespaceOps(&ops);
+  AddFileOps(&ops);
+  AddDirOps(&ops);
+  AddXattrOps(&ops);
+  return ops;
+}
+
+void ReplyEntry(fuse_req_t req, const Entry& e) {
+  const FsContext& ctx = Ctx(req);
+  fuse_entry_param p;
+  std::memset(&p, 0, sizeof p);
+  if (e.node) {
+    p.ino = e.node->nodeid();
+    p.attr = e.attr;
+    p.attr_timeout = ctx.timeout;
+  }
+  // Also for a missing name: the kernel caches the negative entry.
+  p.entry_timeout = ctx.timeout;
+  if (fuse_reply_entry(req, &p) != 0 && e.node) Fs(req).Forget(e.node->nodeid(), 1);
+}
+
+void ReplyAttr(fuse_req_t req, const struct stat& st) {
+  fuse_reply_attr(req, &st, Ctx(req).timeout);
+}
+
+int FileHandle::Switch() {
+  std::lock_guard lock(mu_);
+  const int now = node_->layer();
+  if (layer_.load() != now) {
+    auto p = node_->placement();
+    auto fresh = sys::Reopen(p->fd.get(), flags_ & ~(O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY));
+    if (fresh.ok()) {
+      fd_.store(fresh->get(), std::memory_order_release);
+      fds_.push_back(std::move(*fresh));
+    }
+    layer_.store(now, std::memory_order_release);
+  }
+  return fd_.load();
+}
+
+}  // namespace strata::ops

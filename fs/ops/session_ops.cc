@@ -1,0 +1,36 @@
+// FUSE: init — what we ask of the kernel.
+#include "fs/ops/fs_context.h"
+#include "fs/ops/operations.h"
+
+namespace strata::ops {
+
+namespace {
+
+void Init(void* userdata, fuse_conn_info* conn) {
+  auto* ctx = static_cast<FsContext*>(userdata);
+  auto want = [conn](unsigned cap) {
+    if (conn->capable & cap) conn->want |= cap;
+  };
+  want(FUSE_CAP_ATOMIC_O_TRUNC);  // open(O_TRUNC) copies up without data
+  want(FUSE_CAP_PARALLEL_DIROPS);
+  want(FUSE_CAP_CACHE_SYMLINKS);
+  want(FUSE_CAP_READDIRPLUS);
+  want(FUSE_CAP_READDIRPLUS_AUTO);
+  if (ctx->splice) {
+    want(FUSE_CAP_SPLICE_WRITE);
+    want(FUSE_CAP_SPLICE_MOVE);
+    want(FUSE_CAP_SPLICE_READ);
+  }
+  if (ctx->writeback) want(FUSE_CAP_WRITEBACK_CACHE);
+  else conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+  // Locks stay in the kernel: every user of the mount is on this host.
+  conn->want &= ~(FUSE_CAP_POSIX_LOCKS | FUSE_CAP_FLOCK_LOCKS);
+  conn->max_write = 1u << 20;
+  conn->max_readahead = 1u << 20;
+}
+
+}  // namespace
+
+void AddSessionOps(fuse_lowlevel_ops* ops) { ops->init = Init; }
+
+}  // namespace strata::ops

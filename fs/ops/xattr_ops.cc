@@ -1,0 +1,58 @@
+// FUSE: getxattr, listxattr, setxattr, removexattr.
+#include <string>
+#include <vector>
+
+#include "fs/ops/fs_context.h"
+#include "fs/ops/operations.h"
+
+namespace strata::ops {
+
+namespace {
+
+void GetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
+  auto node = Fs(req).Get(ino);
+  if (!node) return (void)fuse_reply_err(req, ESTALE);
+  if (size == 0) {
+    auto n = Fs(req).GetXattr(*node, name, nullptr, 0);
+    if (!n.ok()) return (void)fuse_reply_err(req, n.error());
+    return (void)fuse_reply_xattr(req, static_cast<size_t>(*n));
+  }
+  std::vector<char> buf(size);
+  auto n = Fs(req).GetXattr(*node, name, buf.data(), size);
+  if (!n.ok()) return (void)fuse_reply_err(req, n.error());
+  fuse_reply_buf(req, buf.data(), static_cast<size_t>(*n));
+}
+
+void ListXattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
+  auto node = Fs(req).Get(ino);
+  if (!node) return (void)fuse_reply_err(req, ESTALE);
+  std::vector<char> buf(size);
+  auto n = Fs(req).ListXattr(*node, buf.data(), size);
+  if (!n.ok()) return (void)fuse_reply_err(req, n.error());
+  if (size == 0) return (void)fuse_reply_xattr(req, static_cast<size_t>(*n));
+  fuse_reply_buf(req, buf.data(), static_cast<size_t>(*n));
+}
+
+void SetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value, size_t size,
+              int flags) {
+  auto node = Fs(req).Get(ino);
+  if (!node) return (void)fuse_reply_err(req, ESTALE);
+  ReplyStatus(req, Fs(req).SetXattr(node, name, std::string_view(value, size), flags));
+}
+
+void RemoveXattr(fuse_req_t req, fuse_ino_t ino, const char* name) {
+  auto node = Fs(req).Get(ino);
+  if (!node) return (void)fuse_reply_err(req, ESTALE);
+  ReplyStatus(req, Fs(req).RemoveXattr(node, name));
+}
+
+}  // namespace
+
+void AddXattrOps(fuse_lowlevel_ops* ops) {
+  ops->getxattr = GetXattr;
+  ops->listxattr = ListXattr;
+  ops->setxattr = SetXattr;
+  ops->removexattr = RemoveXattr;
+}
+
+}  // namespace strata::ops

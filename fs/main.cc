@@ -5,7 +5,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <climits>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -26,6 +28,11 @@ void RaiseFdLimit() {
     rl.rlim_cur = rl.rlim_max;
     ::setrlimit(RLIMIT_NOFILE, &rl);
   }
+}
+
+std::string Canonical(const std::string& path) {
+  char buf[PATH_MAX];
+  return ::realpath(path.c_str(), buf) ? std::string(buf) : path;
 }
 
 int Fail(const std::string& msg) {
@@ -64,6 +71,13 @@ int main(int argc, char* argv[]) {
   ctx.fs = &fs;
   ctx.timeout = opts->timeout;
   ctx.writeback = opts->writeback;
+  ctx.mountpoint = Canonical(opts->mountpoint);
+  for (size_t i = fs.stack().first_lower(); i < fs.stack().size(); ++i)
+    ctx.lowerdirs.push_back(fs.stack().at(i).path);
+  if (fs.stack().has_upper()) {
+    ctx.upperdir = fs.stack().at(0).path;
+    ctx.workdir = Canonical(opts->workdir);
+  }
 
   std::string mount_opts = opts->FuseMountOptions();
   std::vector<const char*> fargv = {argv[0], "-o", mount_opts.c_str()};

@@ -95,7 +95,11 @@ Result<std::string> UnionFs::ReadLink(const Node& node) {
 
 Result<std::shared_ptr<const Listing>> UnionFs::ReadDir(const std::shared_ptr<Node>& dir) {
   if (!dir->is_dir()) return Errno(ENOTDIR);
-  if (auto cached = dir->listing()) return cached;
+  if (auto cached = dir->listing()) {
+    stats_.listing_hits.fetch_add(1, std::memory_order_relaxed);
+    return cached;
+  }
+  stats_.listing_misses.fetch_add(1, std::memory_order_relaxed);
   const uint64_t generation = dir->listing_generation();
   auto p = dir->placement();
   auto list = layer::ListMerged(stack_, p->dirs);

@@ -44,6 +44,8 @@ struct Entry {
 struct UnionFsStats {
   std::atomic<uint64_t> copyups{0};
   std::atomic<uint64_t> copyup_bytes{0};
+  std::atomic<uint64_t> listing_hits{0};
+  std::atomic<uint64_t> listing_misses{0};
 };
 
 class UnionFs {

@@ -23,6 +23,7 @@ DirHandle* DirOf(const fuse_file_info* fi) {
 }
 
 void OpenDir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  STRATA_TIME_OP(req, kOpendir);
   auto node = Fs(req).Get(ino);
   if (!node) return (void)fuse_reply_err(req, ESTALE);
   auto listing = Fs(req).ReadDir(node);
@@ -32,7 +33,11 @@ void OpenDir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   // Directories change only through this mount: let the kernel cache them.
   fi->cache_readdir = 1;
   fi->keep_cache = 1;
-  if (fuse_reply_open(req, fi) != 0) delete dh;
+  Ctx(req).op_stats.open_dirs.fetch_add(1, std::memory_order_relaxed);
+  if (fuse_reply_open(req, fi) != 0) {
+    delete dh;
+    Ctx(req).op_stats.open_dirs.fetch_sub(1, std::memory_order_relaxed);
+  }
 }
 
 void DoReadDir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi,
@@ -96,19 +101,24 @@ void DoReadDir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file
 }
 
 void ReadDir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
+  STRATA_TIME_OP(req, kReaddir);
   DoReadDir(req, ino, size, off, fi, false);
 }
 
 void ReadDirPlus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
+  STRATA_TIME_OP(req, kReaddirplus);
   DoReadDir(req, ino, size, off, fi, true);
 }
 
 void ReleaseDir(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+  STRATA_TIME_OP(req, kReleasedir);
   delete DirOf(fi);
+  Ctx(req).op_stats.open_dirs.fetch_sub(1, std::memory_order_relaxed);
   fuse_reply_err(req, 0);
 }
 
 void FsyncDir(fuse_req_t req, fuse_ino_t, int, fuse_file_info* fi) {
+  STRATA_TIME_OP(req, kFsyncdir);
   if (!Fs(req).config().durable) return (void)fuse_reply_err(req, 0);
   auto p = DirOf(fi)->dir->placement();
   int rc = ::fsync(p->object_fd());

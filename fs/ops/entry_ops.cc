@@ -9,22 +9,26 @@ namespace strata::ops {
 namespace {
 
 void Lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  STRATA_TIME_OP(req, kLookup);
   auto e = Fs(req).Lookup(parent, name);
   if (!e.ok()) return (void)fuse_reply_err(req, e.error());
   ReplyEntry(req, *e);
 }
 
 void Forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup) {
+  STRATA_TIME_OP(req, kForget);
   Fs(req).Forget(ino, nlookup);
   fuse_reply_none(req);
 }
 
 void ForgetMulti(fuse_req_t req, size_t count, fuse_forget_data* forgets) {
+  STRATA_TIME_OP(req, kForget);
   for (size_t i = 0; i < count; ++i) Fs(req).Forget(forgets[i].ino, forgets[i].nlookup);
   fuse_reply_none(req);
 }
 
 void GetAttr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
+  STRATA_TIME_OP(req, kGetattr);
   auto node = Fs(req).Get(ino);
   if (!node) return (void)fuse_reply_err(req, ESTALE);
   auto st = Fs(req).GetAttr(*node);
@@ -33,6 +37,7 @@ void GetAttr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
 }
 
 void SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse_file_info* fi) {
+  STRATA_TIME_OP(req, kSetattr);
   auto node = Fs(req).Get(ino);
   if (!node) return (void)fuse_reply_err(req, ESTALE);
   int valid = 0;
@@ -57,6 +62,7 @@ void SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse
 }
 
 void ReadLink(fuse_req_t req, fuse_ino_t ino) {
+  STRATA_TIME_OP(req, kReadlink);
   auto node = Fs(req).Get(ino);
   if (!node) return (void)fuse_reply_err(req, ESTALE);
   auto target = Fs(req).ReadLink(*node);
@@ -65,6 +71,7 @@ void ReadLink(fuse_req_t req, fuse_ino_t ino) {
 }
 
 void StatFs(fuse_req_t req, fuse_ino_t) {
+  STRATA_TIME_OP(req, kStatfs);
   auto sv = Fs(req).StatFs();
   if (!sv.ok()) return (void)fuse_reply_err(req, sv.error());
   fuse_reply_statfs(req, &*sv);

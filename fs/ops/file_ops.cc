@@ -26,6 +26,7 @@ void SetOpenFlags(fuse_req_t req, fuse_file_info* fi, FileHandle* fh) {
 }
 
 void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  STRATA_TIME_OP(req, kOpen);
   auto node = Fs(req).Get(ino);
   if (!node) return (void)fuse_reply_err(req, ESTALE);
   int flags = AdjustFlags(req, fi->flags);
@@ -33,16 +34,22 @@ void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   if (!fd.ok()) return (void)fuse_reply_err(req, fd.error());
   auto* fh = new FileHandle(node, std::move(*fd), flags);
   SetOpenFlags(req, fi, fh);
-  if (fuse_reply_open(req, fi) != 0) delete fh;
+  Ctx(req).op_stats.open_files.fetch_add(1, std::memory_order_relaxed);
+  if (fuse_reply_open(req, fi) != 0) {
+    delete fh;
+    Ctx(req).op_stats.open_files.fetch_sub(1, std::memory_order_relaxed);
+  }
 }
 
 void Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fuse_file_info* fi) {
+  STRATA_TIME_OP(req, kCreate);
   int flags = AdjustFlags(req, fi->flags);
   UniqueFd fd;
   auto e = Fs(req).Create(CallerOf(req), parent, name, mode, flags, &fd);
   if (!e.ok()) return (void)fuse_reply_err(req, e.error());
   auto* fh = new FileHandle(e->node, std::move(fd), flags);
   SetOpenFlags(req, fi, fh);
+  Ctx(req).op_stats.open_files.fetch_add(1, std::memory_order_relaxed);
   fuse_entry_param p{};
   p.ino = e->node->nodeid();
   p.attr = e->attr;
@@ -50,11 +57,13 @@ void Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fu
   p.entry_timeout = Ctx(req).timeout;
   if (fuse_reply_create(req, &p, fi) != 0) {
     delete fh;
+    Ctx(req).op_stats.open_files.fetch_sub(1, std::memory_order_relaxed);
     Fs(req).Forget(e->node->nodeid(), 1);
   }
 }
 
 void Read(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi) {
+  STRATA_TIME_OP(req, kRead);
   fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
   buf.buf[0].flags = static_cast<fuse_buf_flags>(FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK);
   buf.buf[0].fd = Handle(fi)->Current();
@@ -63,6 +72,7 @@ void Read(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi
 }
 
 void WriteBuf(fuse_req_t req, fuse_ino_t, fuse_bufvec* in, off_t off, fuse_file_info* fi) {
+  STRATA_TIME_OP(req, kWrite);
   fuse_bufvec out = FUSE_BUFVEC_INIT(fuse_buf_size(in));
   out.buf[0].flags = static_cast<fuse_buf_flags>(FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK);
   out.buf[0].fd = Handle(fi)->Current();
@@ -73,6 +83,7 @@ void WriteBuf(fuse_req_t req, fuse_ino_t, fuse_bufvec* in, off_t off, fuse_file_
 }
 
 void Flush(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+  STRATA_TIME_OP(req, kFlush);
   // close() of a duplicate reports delayed write errors like a real close.
   int dup = ::dup(Handle(fi)->Current());
   int rc = dup < 0 ? -1 : ::close(dup);
@@ -80,11 +91,14 @@ void Flush(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
 }
 
 void Release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+  STRATA_TIME_OP(req, kRelease);
   delete Handle(fi);
+  Ctx(req).op_stats.open_files.fetch_sub(1, std::memory_order_relaxed);
   fuse_reply_err(req, 0);
 }
 
 void Fsync(fuse_req_t req, fuse_ino_t, int datasync, fuse_file_info* fi) {
+  STRATA_TIME_OP(req, kFsync);
   if (!Fs(req).config().durable) return (void)fuse_reply_err(req, 0);  // volatile
   int fd = Handle(fi)->Current();
   int rc = datasync ? ::fdatasync(fd) : ::fsync(fd);
@@ -92,11 +106,13 @@ void Fsync(fuse_req_t req, fuse_ino_t, int datasync, fuse_file_info* fi) {
 }
 
 void Fallocate(fuse_req_t req, fuse_ino_t, int mode, off_t off, off_t len, fuse_file_info* fi) {
+  STRATA_TIME_OP(req, kFallocate);
   int rc = ::fallocate(Handle(fi)->Current(), mode, off, len);
   fuse_reply_err(req, rc < 0 ? errno : 0);
 }
 
 void Lseek(fuse_req_t req, fuse_ino_t, off_t off, int whence, fuse_file_info* fi) {
+  STRATA_TIME_OP(req, kLseek);
   off_t r = ::lseek(Handle(fi)->Current(), off, whence);
   if (r < 0) return (void)fuse_reply_err(req, errno);
   fuse_reply_lseek(req, r);
@@ -104,6 +120,7 @@ void Lseek(fuse_req_t req, fuse_ino_t, off_t off, int whence, fuse_file_info* fi
 
 void CopyFileRange(fuse_req_t req, fuse_ino_t, off_t off_in, fuse_file_info* fi_in, fuse_ino_t,
                    off_t off_out, fuse_file_info* fi_out, size_t len, int flags) {
+  STRATA_TIME_OP(req, kCopyFileRange);
   loff_t in = off_in, out = off_out;
   ssize_t n = ::copy_file_range(Handle(fi_in)->Current(), &in, Handle(fi_out)->Current(), &out,
                                 len, static_cast<unsigned>(flags));

@@ -6,10 +6,12 @@
 #include <atomic>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <vector>
 
 #include "fs/base/unique_fd.h"
 #include "fs/core/union_fs.h"
+#include "fs/ops/op_stats.h"
 
 namespace strata::ops {
 
@@ -18,10 +20,20 @@ struct FsContext {
   double timeout = 86400.0;  // entry/attr cache, seconds
   bool writeback = false;
   bool splice = true;
+  OpStats op_stats;
+  // What `strata` reads back through the status xattrs (status_xattr.h).
+  std::string mountpoint;
+  std::vector<std::string> lowerdirs;  // as resolved at start-up, top first
+  std::string upperdir;
+  std::string workdir;
 };
 
 inline FsContext& Ctx(fuse_req_t req) { return *static_cast<FsContext*>(fuse_req_userdata(req)); }
 inline UnionFs& Fs(fuse_req_t req) { return *Ctx(req).fs; }
+
+// Times the enclosing FUSE operation into the mount's OpStats.
+#define STRATA_TIME_OP(req, kind) \
+  ::strata::ops::OpTimer op_timer_(&::strata::ops::Ctx(req).op_stats, ::strata::ops::OpKind::kind)
 
 inline Caller CallerOf(fuse_req_t req) {
   const fuse_ctx* c = fuse_req_ctx(req);

@@ -335,8 +335,11 @@ std::string MountOptions::FuseMountOptions() const {
   s += ",default_permissions";
   if (read_only) s += ",ro";
   if (noatime) s += ",noatime";
-  if (nodev) s += ",nodev";
-  if (nosuid) s += ",nosuid";
+  // libfuse mounts nosuid,nodev unless told otherwise; kernel overlayfs mounted
+  // by root honours setuid files and device nodes, and so do we.
+  const bool root = ::geteuid() == 0;
+  s += nodev ? ",nodev" : (root ? ",dev" : "");
+  s += nosuid ? ",nosuid" : (root ? ",suid" : "");
   if (noexec) s += ",noexec";
   if (!context.empty()) s += ",context=" + context;
   return s;

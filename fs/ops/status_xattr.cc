@@ -1,0 +1,80 @@
+#include "fs/ops/status_xattr.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+namespace strata::ops {
+
+namespace {
+
+uint64_t ResidentBytes() {
+  std::ifstream statm("/proc/self/statm");
+  uint64_t size = 0, resident = 0;
+  statm >> size >> resident;
+  return resident * static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+}
+
+std::string JsonString(std::string_view s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", c);
+      out += buf;
+    } else {
+      out += c;
+    }
+  }
+  return out + "\"";
+}
+
+std::string Stats(FsContext& ctx) {
+  std::ostringstream o;
+  const OpStats& s = ctx.op_stats;
+  UnionFsStats& fs = ctx.fs->stats();
+  o << "{\"pid\":" << ::getpid() << ",\"mountpoint\":" << JsonString(ctx.mountpoint)
+    << ",\"copyups\":" << fs.copyups.load() << ",\"copyup_bytes\":" << fs.copyup_bytes.load()
+    << ",\"listing_cache_hits\":" << fs.listing_hits.load()
+    << ",\"listing_cache_misses\":" << fs.listing_misses.load()
+    << ",\"nodes\":" << ctx.fs->table().size() << ",\"open_files\":" << s.open_files.load()
+    << ",\"open_dirs\":" << s.open_dirs.load() << ",\"resident_bytes\":" << ResidentBytes()
+    << ",\"operations\":{";
+  bool first = true;
+  for (int i = 0; i < static_cast<int>(OpKind::kCount); ++i) {
+    auto k = static_cast<OpKind>(i);
+    uint64_t n = s.count(k);
+    if (n == 0) continue;
+    if (!first) o << ",";
+    first = false;
+    o << "\"" << OpName(k) << "\":{\"count\":" << n << ",\"p50_us\":" << s.PercentileMicros(k, 50)
+      << ",\"p90_us\":" << s.PercentileMicros(k, 90) << ",\"p99_us\":" << s.PercentileMicros(k, 99)
+      << "}";
+  }
+  o << "}}";
+  return o.str();
+}
+
+std::string Layers(const FsContext& ctx) {
+  std::string out;
+  for (const auto& l : ctx.lowerdirs) out += "lowerdir=" + l + "\n";
+  if (!ctx.upperdir.empty()) out += "upperdir=" + ctx.upperdir + "\n";
+  if (!ctx.workdir.empty()) out += "workdir=" + ctx.workdir + "\n";
+  out += "pid=" + std::to_string(::getpid()) + "\n";
+  return out;
+}
+
+}  // namespace
+
+std::optional<std::string> StatusXattr(FsContext& ctx, std::string_view name) {
+  if (name == kStatsXattr) return Stats(ctx);
+  if (name == kLayersXattr) return Layers(ctx);
+  return std::nullopt;
+}
+
+}  // namespace strata::ops

@@ -65,7 +65,25 @@ int main(int argc, char* argv[]) {
   config.static_nlink = opts->static_nlink;
   config.noxattrs = opts->noxattrs;
   config.read_only = opts->read_only;
+  config.quota_bytes = opts->quota_bytes;
+  config.quota_inodes = opts->quota_inodes;
+  auto uid_map = strata::IdMap::Parse(opts->uidmapping);
+  auto gid_map = strata::IdMap::Parse(opts->gidmapping);
+  if (!uid_map || !gid_map) return Fail("invalid uidmapping/gidmapping");
+  if (opts->squash_to_root) {
+    uid_map->set_squash(0);
+    gid_map->set_squash(0);
+  }
+  if (opts->squash_to_uid >= 0) uid_map->set_squash(static_cast<uint32_t>(opts->squash_to_uid));
+  if (opts->squash_to_gid >= 0) gid_map->set_squash(static_cast<uint32_t>(opts->squash_to_gid));
+  config.uid_map = *uid_map;
+  config.gid_map = *gid_map;
   strata::UnionFs fs(std::move(*stack), config);
+  if (fs.quota().enabled()) {
+    // Usage is what the upper holds now: it survives remounts by construction.
+    strata::Status scanned = fs.quota().Scan(fs.stack().at(0).root.get());
+    if (!scanned.ok()) return Fail(std::string("cannot measure the upper for the quota: ") + std::strerror(scanned.error()));
+  }
 
   strata::ops::FsContext ctx;
   ctx.fs = &fs;

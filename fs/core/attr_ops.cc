@@ -21,8 +21,8 @@ Result<struct stat> UnionFs::SetAttr(const std::shared_ptr<Node>& node, const st
   const std::string proc = "/proc/self/fd/" + std::to_string(obj);
 
   if (valid & (kSetUid | kSetGid)) {
-    uid_t uid = (valid & kSetUid) ? attr.st_uid : static_cast<uid_t>(-1);
-    gid_t gid = (valid & kSetGid) ? attr.st_gid : static_cast<gid_t>(-1);
+    uid_t uid = (valid & kSetUid) ? config_.uid_map.ToStored(attr.st_uid) : static_cast<uid_t>(-1);
+    gid_t gid = (valid & kSetGid) ? config_.gid_map.ToStored(attr.st_gid) : static_cast<gid_t>(-1);
     if (::fchownat(obj, "", uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0) return Errno::Last();
   }
   if (valid & kSetMode) {
@@ -31,8 +31,17 @@ Result<struct stat> UnionFs::SetAttr(const std::shared_ptr<Node>& node, const st
   }
   if (valid & kSetSize) {
     if (!S_ISREG(node->type())) return Errno(S_ISDIR(node->type()) ? EISDIR : EINVAL);
+    auto before = sys::StatFd(obj);
+    if (!before.ok()) return Errno(before.error());
+    const int64_t delta = attr.st_size - before->st_size;
+    if (delta > 0) STRATA_RETURN_IF_ERROR(quota_.Charge(delta, 0));
     int r = fd >= 0 ? ::ftruncate(fd, attr.st_size) : ::truncate(proc.c_str(), attr.st_size);
-    if (r < 0) return Errno::Last();
+    if (r < 0) {
+      int e = errno;
+      if (delta > 0) quota_.Refund(delta, 0);
+      return Errno(e);
+    }
+    if (delta < 0) quota_.Refund(-delta, 0);
   }
   if (valid & (kSetAtime | kSetMtime | kSetAtimeNow | kSetMtimeNow)) {
     struct timespec ts[2];

@@ -53,17 +53,28 @@ Result<Entry> UnionFs::CreateEntry(const Caller& c, const std::shared_ptr<Node>&
 
   STRATA_RETURN_IF_ERROR(make(dirfd, tmp.c_str()));
   ScopeGuard undo([&] { (void)layer::RemoveTree(dirfd, tmp.c_str()); });
+  if (quota_.enabled()) {
+    // A new name costs an inode (a hard link does not) and a symlink its
+    // target; replacing a whiteout frees the whiteout's inode.
+    auto st = sys::StatAt(dirfd, tmp.c_str());
+    if (!st.ok()) return Errno(st.error());
+    const int64_t inodes = (set_owner ? 1 : 0) - (over_whiteout ? 1 : 0);
+    const int64_t bytes = set_owner ? QuotaBytes(*st) : 0;
+    STRATA_RETURN_IF_ERROR(quota_.Charge(bytes, inodes));
+  }
 
   if (set_owner) {
     auto pst = sys::StatFd(upperfd);
     if (!pst.ok()) return Errno(pst.error());
     // A set-group-ID directory hands its group down (the filesystem below did
     // that already for our root-owned creation; keep it when we chown).
-    const gid_t gid = (pst->st_mode & S_ISGID) ? pst->st_gid : c.gid;
-    if (::fchownat(dirfd, tmp.c_str(), c.uid, gid, AT_SYMLINK_NOFOLLOW) < 0) return Errno::Last();
+    const uid_t uid = config_.uid_map.ToStored(c.uid);
+    const gid_t gid = (pst->st_mode & S_ISGID) ? pst->st_gid : config_.gid_map.ToStored(c.gid);
+    if (::fchownat(dirfd, tmp.c_str(), uid, gid, AT_SYMLINK_NOFOLLOW) < 0) return Errno::Last();
     mode_t mode = final_mode & 07777;
     // Like inode_init_owner: no set-group-ID file for a group the caller is not in.
-    if (!S_ISDIR(type) && (mode & S_ISGID) && c.uid != 0 && gid != c.gid) mode &= ~S_ISGID;
+    if (!S_ISDIR(type) && (mode & S_ISGID) && c.uid != 0 && gid != config_.gid_map.ToStored(c.gid))
+      mode &= ~S_ISGID;
     // chown cleared set-ID bits; put back exactly what was asked.
     if (!S_ISLNK(type) && (mode & (S_ISUID | S_ISGID)) &&
         ::fchmodat(dirfd, tmp.c_str(), mode, 0) < 0)

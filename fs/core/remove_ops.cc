@@ -24,6 +24,7 @@ Status UnionFs::RemoveEntry(const std::shared_ptr<Node>& parent, const std::stri
   auto need_whiteout = layer::LowerHasName(stack_, keep->dirs, name);
   if (!need_whiteout.ok()) return Errno(need_whiteout.error());
   const bool is_dir = S_ISDIR(victim.st.st_mode);
+  const bool upper_victim = victim.layer == layer::LayerStack::kUpper;
 
   if (victim.layer != layer::LayerStack::kUpper) {
     STRATA_RETURN_IF_ERROR(layer::MakeWhiteout(upperfd, name.c_str(), stack_.markers()));
@@ -53,6 +54,10 @@ Status UnionFs::RemoveEntry(const std::shared_ptr<Node>& parent, const std::stri
   } else {
     if (::unlinkat(upperfd, name.c_str(), 0) < 0) return Errno::Last();
   }
+  // Quota: the upper object goes (its last link, at least), a whiteout may come.
+  const bool last_link = is_dir || victim.st.st_nlink <= 1;
+  quota_.Refund(upper_victim && last_link ? QuotaBytes(victim.st) : 0,
+                (upper_victim ? 1 : 0) - ((!upper_victim || *need_whiteout) ? 1 : 0));
   Unlinked(parent, name, victim);
   return Status::Ok();
 }

@@ -169,6 +169,16 @@ Status UnionFs::Rename(uint64_t parent, std::string_view name_view, uint64_t new
     if (dst_node && (S_ISDIR(dst_node->type()) || (**dst).st.st_nlink <= 1 ||
                      (**dst).layer != layer::LayerStack::kUpper))
       table_->Unkey(dst_node);
+    // Quota: a replaced upper object goes; a whiteout left behind costs an inode.
+    int64_t bytes = 0, inodes = 0;
+    if (dst_exists && dst_in_upper && (**dst).layer == layer::LayerStack::kUpper &&
+        (S_ISDIR(ust.st_mode) || ust.st_nlink <= 1)) {
+      bytes += QuotaBytes(ust);
+      inodes += 1;
+    }
+    if (!dst_exists && dst_in_upper && !*src_lower) inodes += 1;  // the whiteout it replaced
+    if (*src_lower && !(!dst_exists && dst_in_upper)) inodes -= 1;  // a new whiteout
+    quota_.Refund(bytes, inodes);
   }
 
   if (src_node) src_node->set_location(*dst_dir, newname);

@@ -5,6 +5,8 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include <algorithm>
+
 #include "fs/copyup/copy_up.h"
 #include "fs/core/node_keys.h"
 #include "fs/sys/syscalls.h"
@@ -12,7 +14,7 @@
 namespace strata {
 
 UnionFs::UnionFs(layer::LayerStack stack, UnionFsConfig config)
-    : stack_(std::move(stack)), config_(config) {
+    : stack_(std::move(stack)), config_(config), quota_(config.quota_bytes, config.quota_inodes) {
   if (!stack_.has_upper()) config_.read_only = true;
   table_ = std::make_unique<InodeTable>(MakeRoot());
 }
@@ -43,6 +45,8 @@ Result<std::shared_ptr<Node>> UnionFs::DirNode(uint64_t nodeid) {
 struct stat UnionFs::Attr(const Node& node, const Placement& p, const struct stat& real) const {
   struct stat st = real;
   st.st_ino = node.ino();
+  st.st_uid = config_.uid_map.ToShown(st.st_uid);
+  st.st_gid = config_.gid_map.ToShown(st.st_gid);
   if (S_ISDIR(st.st_mode) && (p.merged() || config_.static_nlink)) st.st_nlink = 1;
   return st;
 }
@@ -112,6 +116,23 @@ Result<std::shared_ptr<const Listing>> UnionFs::ReadDir(const std::shared_ptr<No
 Result<struct statvfs> UnionFs::StatFs() {
   struct statvfs sv;
   if (::fstatvfs(stack_.at(0).root.get(), &sv) < 0) return Errno::Last();
+  if (quota_.max_bytes()) {
+    // The quota is the filesystem's size as far as the container can tell.
+    const uint64_t bsize = sv.f_frsize ? sv.f_frsize : 4096;
+    const uint64_t used = quota_.used_bytes();
+    const uint64_t max = quota_.max_bytes();
+    const uint64_t free_blocks = (max > used ? max - used : 0) / bsize;
+    sv.f_blocks = max / bsize;
+    sv.f_bfree = std::min<uint64_t>(sv.f_bfree, free_blocks);
+    sv.f_bavail = std::min<uint64_t>(sv.f_bavail, free_blocks);
+  }
+  if (quota_.max_inodes()) {
+    const uint64_t used = quota_.used_inodes();
+    const uint64_t max = quota_.max_inodes();
+    sv.f_files = max;
+    sv.f_ffree = std::min<uint64_t>(sv.f_ffree, max > used ? max - used : 0);
+    sv.f_favail = sv.f_ffree;
+  }
   return sv;
 }
 
@@ -146,6 +167,9 @@ Status UnionFs::CopyUpOne(const std::shared_ptr<Node>& node, bool with_data) {
   if (!src_st.ok()) return Errno(src_st.error());
   const std::string name = node->name();
 
+  // The copy costs its data (unless truncated away) and one inode.
+  const int64_t bytes = (with_data || !S_ISREG(src_st->st_mode)) ? QuotaBytes(*src_st) : 0;
+  STRATA_RETURN_IF_ERROR(quota_.Charge(bytes, 1));
   copyup::CopyUpRequest req;
   req.src_fd = p->object_fd();
   req.st = *src_st;
@@ -156,7 +180,10 @@ Status UnionFs::CopyUpOne(const std::shared_ptr<Node>& node, bool with_data) {
   req.durable = config_.durable;
   req.origin_ino = node->ino();
   auto done = copyup::CopyUp(req);
-  if (!done.ok()) return Errno(done.error());
+  if (!done.ok()) {
+    quota_.Refund(bytes, 1);
+    return Errno(done.error());
+  }
 
   auto np = std::make_shared<Placement>();
   np->layer = layer::LayerStack::kUpper;
@@ -175,6 +202,22 @@ Status UnionFs::CopyUpOne(const std::shared_ptr<Node>& node, bool with_data) {
   stats_.copyups.fetch_add(1, std::memory_order_relaxed);
   stats_.copyup_bytes.fetch_add(done->bytes_copied, std::memory_order_relaxed);
   return Status::Ok();
+}
+
+Result<UnionFs::Growth> UnionFs::ChargeGrowth(int fd, off_t new_end) {
+  if (!quota_.max_bytes()) return Growth{};
+  auto st = sys::StatFd(fd);
+  if (!st.ok()) return Errno(st.error());
+  Growth g{new_end > st->st_size ? new_end - st->st_size : 0, st->st_size};
+  if (g.charged > 0) STRATA_RETURN_IF_ERROR(quota_.Charge(g.charged, 0));
+  return g;
+}
+
+void UnionFs::SettleGrowth(int fd, const Growth& g) {
+  if (g.charged <= 0) return;
+  auto st = sys::StatFd(fd);
+  const int64_t used = st.ok() && st->st_size > g.old_size ? st->st_size - g.old_size : 0;
+  if (used < g.charged) quota_.Refund(g.charged - used, 0);
 }
 
 }  // namespace strata

@@ -16,6 +16,8 @@
 
 #include "fs/base/result.h"
 #include "fs/base/unique_fd.h"
+#include "fs/core/id_map.h"
+#include "fs/core/quota.h"
 #include "fs/layer/layer.h"
 #include "fs/node/inode_table.h"
 #include "fs/node/node.h"
@@ -27,6 +29,10 @@ struct UnionFsConfig {
   bool static_nlink = false;  // report nlink 1 for every directory
   bool noxattrs = false;      // refuse all xattr operations
   bool read_only = false;
+  IdMap uid_map;  // stored <-> shown owners (uidmapping=, squash_to_*)
+  IdMap gid_map;
+  uint64_t quota_bytes = 0;  // 0: no limit
+  uint64_t quota_inodes = 0;
 };
 
 // Who is asking: ownership of new objects.
@@ -56,6 +62,17 @@ class UnionFs {
   InodeTable& table() { return *table_; }
   const UnionFsConfig& config() const { return config_; }
   UnionFsStats& stats() { return stats_; }
+  Quota& quota() { return quota_; }
+
+  // Writes that may grow a file: claims the growth past its current size from
+  // the quota (ENOSPC when over), before the write.
+  struct Growth {
+    int64_t charged = 0;
+    off_t old_size = 0;
+  };
+  Result<Growth> ChargeGrowth(int fd, off_t new_end);
+  // After the write: gives back what a short or failed write did not use.
+  void SettleGrowth(int fd, const Growth& g);
 
   // The node for a nodeid the kernel holds; nullptr if stale.
   std::shared_ptr<Node> Get(uint64_t nodeid) const { return table_->Get(nodeid); }
@@ -134,6 +151,7 @@ class UnionFs {
   UnionFsConfig config_;
   std::unique_ptr<InodeTable> table_;
   UnionFsStats stats_;
+  Quota quota_;
   std::mutex rename_mu_;  // cross-directory renames (lock order: see node.h)
 };
 

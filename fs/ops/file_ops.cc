@@ -75,9 +75,13 @@ void WriteBuf(fuse_req_t req, fuse_ino_t, fuse_bufvec* in, off_t off, fuse_file_
   STRATA_TIME_OP(req, kWrite);
   fuse_bufvec out = FUSE_BUFVEC_INIT(fuse_buf_size(in));
   out.buf[0].flags = static_cast<fuse_buf_flags>(FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK);
-  out.buf[0].fd = Handle(fi)->Current();
+  const int fd = Handle(fi)->Current();
+  out.buf[0].fd = fd;
   out.buf[0].pos = off;
+  auto growth = Fs(req).ChargeGrowth(fd, off + static_cast<off_t>(fuse_buf_size(in)));
+  if (!growth.ok()) return (void)fuse_reply_err(req, growth.error());
   ssize_t n = fuse_buf_copy(&out, in, FUSE_BUF_SPLICE_NONBLOCK);
+  Fs(req).SettleGrowth(fd, *growth);
   if (n < 0) return (void)fuse_reply_err(req, static_cast<int>(-n));
   fuse_reply_write(req, static_cast<size_t>(n));
 }
@@ -107,8 +111,17 @@ void Fsync(fuse_req_t req, fuse_ino_t, int datasync, fuse_file_info* fi) {
 
 void Fallocate(fuse_req_t req, fuse_ino_t, int mode, off_t off, off_t len, fuse_file_info* fi) {
   STRATA_TIME_OP(req, kFallocate);
-  int rc = ::fallocate(Handle(fi)->Current(), mode, off, len);
-  fuse_reply_err(req, rc < 0 ? errno : 0);
+  const int fd = Handle(fi)->Current();
+  UnionFs::Growth g;
+  if (!(mode & FALLOC_FL_KEEP_SIZE)) {
+    auto growth = Fs(req).ChargeGrowth(fd, off + len);
+    if (!growth.ok()) return (void)fuse_reply_err(req, growth.error());
+    g = *growth;
+  }
+  int rc = ::fallocate(fd, mode, off, len);
+  int err = rc < 0 ? errno : 0;
+  Fs(req).SettleGrowth(fd, g);
+  fuse_reply_err(req, err);
 }
 
 void Lseek(fuse_req_t req, fuse_ino_t, off_t off, int whence, fuse_file_info* fi) {
@@ -122,9 +135,14 @@ void CopyFileRange(fuse_req_t req, fuse_ino_t, off_t off_in, fuse_file_info* fi_
                    off_t off_out, fuse_file_info* fi_out, size_t len, int flags) {
   STRATA_TIME_OP(req, kCopyFileRange);
   loff_t in = off_in, out = off_out;
-  ssize_t n = ::copy_file_range(Handle(fi_in)->Current(), &in, Handle(fi_out)->Current(), &out,
-                                len, static_cast<unsigned>(flags));
-  if (n < 0) return (void)fuse_reply_err(req, errno);
+  const int out_fd = Handle(fi_out)->Current();
+  auto growth = Fs(req).ChargeGrowth(out_fd, off_out + static_cast<off_t>(len));
+  if (!growth.ok()) return (void)fuse_reply_err(req, growth.error());
+  ssize_t n = ::copy_file_range(Handle(fi_in)->Current(), &in, out_fd, &out, len,
+                                static_cast<unsigned>(flags));
+  int err = n < 0 ? errno : 0;
+  Fs(req).SettleGrowth(out_fd, *growth);
+  if (n < 0) return (void)fuse_reply_err(req, err);
   fuse_reply_write(req, static_cast<size_t>(n));
 }
 

@@ -1,5 +1,7 @@
 #include "fs/options/mount_options.h"
 
+#include "fs/core/id_map.h"
+
 #include <fuse_opt.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -67,21 +69,6 @@ bool ParseBool01(std::string_view s, bool* out) {
   return false;
 }
 
-// Checks a fuse-overlayfs id mapping: HOST:CONTAINER:COUNT[:...] triples.
-bool ValidIdMapping(std::string_view s) {
-  int field = 0;
-  size_t start = 0;
-  uint64_t v;
-  for (size_t i = 0; i <= s.size(); ++i) {
-    if (i == s.size() || s[i] == ':') {
-      if (!ParseUint(s.substr(start, i - start), &v) || v > UINT32_MAX) return false;
-      ++field;
-      start = i + 1;
-    }
-  }
-  return field > 0 && field % 3 == 0;
-}
-
 // Handles one "-o" option. Returns false (with st->error) for an invalid value.
 bool HandleOption(ParseState* st, std::string_view opt) {
   MountOptions& o = *st->opts;
@@ -132,7 +119,7 @@ bool HandleOption(ParseState* st, std::string_view opt) {
     return true;
   }
   if (key == "uidmapping" || key == "gidmapping") {
-    if (!ValidIdMapping(val)) return bad("expected HOST:CONTAINER:COUNT[:HOST:CONTAINER:COUNT...]");
+    if (!IdMap::Parse(std::string(val))) return bad("expected HOST:CONTAINER:COUNT[:HOST:CONTAINER:COUNT...]");
     (key == "uidmapping" ? o.uidmapping : o.gidmapping) = val;
     return true;
   }
@@ -169,6 +156,18 @@ bool HandleOption(ParseState* st, std::string_view opt) {
     bool b;
     if (!ParseBool01(val, &b)) return bad("expected writeback=0 or writeback=1");
     o.writeback = b;
+    return true;
+  }
+  if (key == "quota") {
+    uint64_t v;
+    if (!ParseSize(val, &v) || v == 0) return bad("expected a size, e.g. quota=10G");
+    o.quota_bytes = v;
+    return true;
+  }
+  if (key == "quota_inodes") {
+    uint64_t v;
+    if (!ParseUint(val, &v) || v == 0) return bad("expected a positive inode count");
+    o.quota_inodes = v;
     return true;
   }
   if (key == "log_level") {
@@ -226,6 +225,23 @@ int ProcessArg(void* data, const char* arg, int key, struct fuse_args*) {
 }
 
 }  // namespace
+
+bool ParseSize(std::string_view s, uint64_t* out) {
+  if (s.empty()) return false;
+  uint64_t mult = 1;
+  switch (s.back()) {
+    case 'k': case 'K': mult = 1ull << 10; break;
+    case 'm': case 'M': mult = 1ull << 20; break;
+    case 'g': case 'G': mult = 1ull << 30; break;
+    case 't': case 'T': mult = 1ull << 40; break;
+    default: break;
+  }
+  if (mult != 1) s.remove_suffix(1);
+  uint64_t v;
+  if (!ParseUint(s, &v) || v > UINT64_MAX / mult) return false;
+  *out = v * mult;
+  return true;
+}
 
 std::vector<std::string> SplitLowerdirs(const std::string& value) {
   std::vector<std::string> out;
@@ -310,6 +326,10 @@ std::optional<MountOptions> ParseMountOptions(int argc, const char* const* argv,
     return std::nullopt;
   }
   if (opts.upperdir.empty()) opts.read_only = true;
+  if ((opts.quota_bytes || opts.quota_inodes) && opts.upperdir.empty()) {
+    *error = "quota needs an upperdir";
+    return std::nullopt;
+  }
   struct stat mst;
   if (::stat(opts.mountpoint.c_str(), &mst) < 0) {
     *error = "mount point '" + opts.mountpoint + "': " + std::strerror(errno);
@@ -363,6 +383,7 @@ std::string UsageText(const char* prog) {
          "  writeback=0|1        kernel writeback cache\n"
          "  squash_to_root squash_to_uid=N squash_to_gid=N uidmapping=H:C:N gidmapping=H:C:N\n"
          "  static_nlink noxattrs\n"
+         "  quota=SIZE quota_inodes=N   limit the upper layer (ENOSPC beyond)\n"
          "Logging:\n"
          "  log_level=trace|debug|info|warn|error|off   log_file=PATH\n"
          "  -f                   stay in the foreground, log to stderr\n"

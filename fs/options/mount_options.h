@@ -37,6 +37,8 @@ struct MountOptions {
   double timeout = 86400.0;  // entry/attr cache, seconds
   unsigned threads = 0;       // 0: libfuse default pool; 1: single-threaded loop
   bool writeback = false;
+  uint64_t quota_bytes = 0;   // 0: no limit
+  uint64_t quota_inodes = 0;  // 0: no limit
 
   std::string log_level = "info";
   std::string log_file;
@@ -52,6 +54,9 @@ struct MountOptions {
 // Handles `-h`/`--help` and `-V`/`--version` by setting *exit_now.
 std::optional<MountOptions> ParseMountOptions(int argc, const char* const* argv,
                                               std::string* error, bool* exit_now);
+
+// Parses a size such as 4096, 512k, 10M, 2G or 1T (powers of 1024).
+bool ParseSize(std::string_view s, uint64_t* out);
 
 // Splits a lowerdir value on ':' honouring `\:` (and `\\`) escapes.
 std::vector<std::string> SplitLowerdirs(const std::string& value);

@@ -21,10 +21,19 @@
 
 namespace {
 
-// One fd per known node: allow as many as the system lets us.
+// One fd per known node (and per layer of a known directory): allow as many as
+// the system lets us. Root may raise the hard limit up to fs.nr_open.
 void RaiseFdLimit() {
   struct rlimit rl;
-  if (::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+  rlim_t want = rl.rlim_max;
+  if (FILE* f = std::fopen("/proc/sys/fs/nr_open", "r")) {
+    unsigned long long nr_open = 0;
+    if (std::fscanf(f, "%llu", &nr_open) == 1 && nr_open > want) want = nr_open;
+    std::fclose(f);
+  }
+  struct rlimit raised = {want, want};
+  if (::setrlimit(RLIMIT_NOFILE, &raised) != 0) {
     rl.rlim_cur = rl.rlim_max;
     ::setrlimit(RLIMIT_NOFILE, &rl);
   }

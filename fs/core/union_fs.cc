@@ -69,20 +69,21 @@ Entry UnionFs::Intern(const std::shared_ptr<Node>& parent, std::string_view name
   return Entry{node, Attr(*node, *p, real)};
 }
 
-Result<Entry> UnionFs::LookupIn(const std::shared_ptr<Node>& dir, std::string_view name) {
+Result<Entry> UnionFs::LookupIn(const std::shared_ptr<Node>& dir, std::string_view name,
+                                int first_lower) {
   if (!dir->is_dir()) return Errno(ENOTDIR);
   if (name.size() > NAME_MAX) return Errno(ENAMETOOLONG);
   auto p = dir->placement();
-  auto r = layer::Resolve(stack_, p->dirs, name);
+  auto r = layer::Resolve(stack_, p->dirs, name, first_lower);
   if (!r.ok()) return Errno(r.error());
   if (!r->has_value()) return Entry{};
   return Intern(dir, name, std::move(**r));
 }
 
-Result<Entry> UnionFs::Lookup(uint64_t parent, std::string_view name) {
+Result<Entry> UnionFs::Lookup(uint64_t parent, std::string_view name, int first_lower) {
   auto dir = DirNode(parent);
   if (!dir.ok()) return Errno(dir.error());
-  return LookupIn(*dir, name);
+  return LookupIn(*dir, name, first_lower);
 }
 
 Result<struct stat> UnionFs::GetAttr(const Node& node) {

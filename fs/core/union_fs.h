@@ -78,8 +78,9 @@ class UnionFs {
   std::shared_ptr<Node> Get(uint64_t nodeid) const { return table_->Get(nodeid); }
 
   // --- names ---
-  // A missing name is not an error: Entry.node is null.
-  Result<Entry> Lookup(uint64_t parent, std::string_view name);
+  // A missing name is not an error: Entry.node is null. `first_lower`: see
+  // layer::Resolve (a hint from a merged listing entry's layer).
+  Result<Entry> Lookup(uint64_t parent, std::string_view name, int first_lower = -1);
   void Forget(uint64_t nodeid, uint64_t nlookup) { table_->Forget(nodeid, nlookup); }
   Result<struct stat> GetAttr(const Node& node);
   Result<std::string> ReadLink(const Node& node);
@@ -126,7 +127,8 @@ class UnionFs {
  private:
   std::shared_ptr<Node> MakeRoot();
   // Resolves `name` under `dir` and interns a node for it (counting a lookup).
-  Result<Entry> LookupIn(const std::shared_ptr<Node>& dir, std::string_view name);
+  Result<Entry> LookupIn(const std::shared_ptr<Node>& dir, std::string_view name,
+                         int first_lower = -1);
   Entry Intern(const std::shared_ptr<Node>& parent, std::string_view name,
                layer::Resolved&& r);
   struct stat Attr(const Node& node, const Placement& p, const struct stat& real) const;

@@ -8,19 +8,63 @@
 
 namespace strata {
 
+namespace {
+
+bool Unsupported(int e) { return e == ENOSYS || e == EINVAL; }
+
+}  // namespace
+
+// The cheapest route to an object's xattrs: a directory has a real fd; for
+// anything else getxattrat() on its parent's instance and its name beats a
+// walk through /proc/self/fd; the /proc walk remains the fallback (old kernel,
+// unlinked object).
+template <typename Call, typename AtCall>
+static Result<ssize_t> OnObject(const UnionFs& fs, const Node& node, Call by_fd, AtCall by_name) {
+  auto p = node.placement();
+  if (!node.is_dir()) {
+    if (auto parent = node.parent()) {
+      auto pp = parent->placement();
+      for (const auto& d : pp->dirs) {
+        if (d.layer != p->layer) continue;
+        auto r = by_name(d.fd.get(), node.name().c_str());
+        if (r.ok() || !(Unsupported(r.error()) || r.error() == ENOENT)) return r;
+        break;
+      }
+    }
+  }
+  (void)fs;
+  return by_fd(p->object_fd());
+}
+
 Result<ssize_t> UnionFs::GetXattr(const Node& node, const char* name, void* buf, size_t size) {
   if (config_.noxattrs) return Errno(ENOTSUP);
   if (layer::IsPrivateXattr(name)) return Errno(ENODATA);
-  return sys::GetXattrRaw(node.placement()->object_fd(), name, buf, size);
+  if (node.xattrs() == Node::Xattrs::kNone) return Errno(ENODATA);
+  if (node.xattrs() == Node::Xattrs::kUnknown) {
+    // Learn once whether there is anything at all to read.
+    char probe[1];
+    auto n = OnObject(
+        *this, node, [&](int fd) { return sys::ListXattrRaw(fd, probe, 0); },
+        [&](int dirfd, const char* n) { return sys::ListXattrAt(dirfd, n, probe, 0); });
+    if (n.ok()) {
+      const_cast<Node&>(node).set_xattrs(*n == 0 ? Node::Xattrs::kNone : Node::Xattrs::kSome);
+      if (*n == 0) return Errno(ENODATA);
+    }
+  }
+  return OnObject(
+      *this, node, [&](int fd) { return sys::GetXattrRaw(fd, name, buf, size); },
+      [&](int dirfd, const char* n) { return sys::GetXattrAt(dirfd, n, name, buf, size); });
 }
 
 Result<ssize_t> UnionFs::ListXattr(const Node& node, char* buf, size_t size) {
   if (config_.noxattrs) return Errno(ENOTSUP);
+  if (node.xattrs() == Node::Xattrs::kNone) return ssize_t{0};
   auto names = sys::ListXattrs(node.placement()->object_fd());
   if (!names.ok()) return Errno(names.error());
   size_t need = 0;
   for (const auto& n : *names)
     if (!layer::IsPrivateXattr(n)) need += n.size() + 1;
+  if (names->empty()) const_cast<Node&>(node).set_xattrs(Node::Xattrs::kNone);
   if (size == 0) return static_cast<ssize_t>(need);
   if (size < need) return Errno(ERANGE);
   char* out = buf;
@@ -38,6 +82,7 @@ Status UnionFs::SetXattr(const std::shared_ptr<Node>& node, const char* name,
   if (layer::IsPrivateXattr(name)) return Errno(EPERM);
   if (config_.read_only) return Errno(EROFS);
   STRATA_RETURN_IF_ERROR(CopyUp(node));
+  node->set_xattrs(Node::Xattrs::kUnknown);
   return sys::SetXattr(node->placement()->object_fd(), name, value, flags);
 }
 
@@ -46,6 +91,7 @@ Status UnionFs::RemoveXattr(const std::shared_ptr<Node>& node, const char* name)
   if (layer::IsPrivateXattr(name)) return Errno(ENODATA);
   if (config_.read_only) return Errno(EROFS);
   STRATA_RETURN_IF_ERROR(CopyUp(node));
+  node->set_xattrs(Node::Xattrs::kUnknown);
   return sys::RemoveXattr(node->placement()->object_fd(), name);
 }
 

@@ -4,6 +4,9 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 
+#include <xxhash.h>
+
+#include <algorithm>
 #include <unordered_map>
 
 #include "fs/sys/syscalls.h"
@@ -66,13 +69,21 @@ Result<std::vector<MergedEntry>> ListMerged(const LayerStack& stack,
       }
       seen.emplace(e.name, out.size());
       out.push_back(MergedEntry{std::move(e.name), type, inst.layer,
-                                stack.ReportedIno(inst.layer, e.ino)});
+                                stack.ReportedIno(inst.layer, e.ino), 0});
     }
     // `.wh.NAME` deletes NAME from the layers below this one only.
     for (auto& w : layer_whiteouts) seen.emplace(std::move(w), kHidden);
   }
-  for (auto& e : out)
+  for (auto& e : out) {
     if (e.layer < 0) e.layer = -1 - e.layer;
+    e.offset = (XXH3_64bits(e.name.data(), e.name.size()) >> 2) + kFirstEntryOffset;
+  }
+  std::sort(out.begin(), out.end(), [](const MergedEntry& a, const MergedEntry& b) {
+    return a.offset != b.offset ? a.offset < b.offset : a.name < b.name;
+  });
+  // Keep offsets strictly increasing even for the rare hash collision.
+  for (size_t i = 1; i < out.size(); ++i)
+    if (out[i].offset <= out[i - 1].offset) out[i].offset = out[i - 1].offset + 1;
   for (size_t i : maybe_copied) {
     MergedEntry& e = out[i];
     auto fd = sys::OpenAt(dirs.front().fd.get(), e.name.c_str(), O_PATH);

@@ -45,7 +45,7 @@ Result<DirInstance> OpenDirInstance(int layer, int parent_fd, const char* name) 
 
 Result<std::optional<Resolved>> Resolve(const LayerStack& stack,
                                         std::span<const DirInstance> parent,
-                                        std::string_view name_view) {
+                                        std::string_view name_view, int first_lower) {
   if (!sys::IsPlainName(name_view)) return Errno(EINVAL);
   std::string name(name_view);
   // Layer metadata names are not part of the merged namespace.
@@ -53,6 +53,9 @@ Result<std::optional<Resolved>> Resolve(const LayerStack& stack,
 
   std::optional<Resolved> out;
   for (const DirInstance& dir : parent) {
+    if (!out && dir.layer < first_lower &&
+        !(stack.has_upper() && dir.layer == LayerStack::kUpper))
+      continue;
     struct stat st;
     auto probe = ProbeName(dir, name, &st);
     if (!probe.ok()) return Errno(probe.error());

@@ -42,9 +42,13 @@ inline constexpr const char* kOriginXattr = "user.strata.origin";
 
 // Resolves `name` below a merged directory whose instances are `parent`
 // (top first). Returns nullopt when the name does not exist or is whited out.
+//
+// `first_lower` (optional) is the topmost lower layer that can hold the name,
+// known from a merged listing: lower layers above it are skipped (they are
+// immutable); the upper, which can change, is always looked at.
 Result<std::optional<Resolved>> Resolve(const LayerStack& stack,
                                         std::span<const DirInstance> parent,
-                                        std::string_view name);
+                                        std::string_view name, int first_lower = -1);
 
 // Would `name` be visible from the layers below the upper, i.e. does removing
 // it from the upper need a whiteout? (kernel: ovl_lower_positive)

@@ -36,8 +36,19 @@ bool IsPrivateXattr(std::string_view name) {
 
 Result<DirMarkers> ReadDirMarkers(int dirfd) {
   DirMarkers m;
+  // One listxattr answers the common case (no xattrs at all) in one call.
+  char names[1024];
+  auto listed = sys::ListXattrRaw(dirfd, names, sizeof names);
+  bool any_marker = true;
+  if (listed.ok()) {
+    any_marker = false;
+    std::string_view all(names, static_cast<size_t>(*listed));
+    for (const char* x : kOpaqueXattrs)
+      if (all.find(x) != std::string_view::npos) any_marker = true;
+  }
   char value[8];
   for (const char* x : kOpaqueXattrs) {
+    if (!any_marker) break;
     auto n = sys::GetXattrRaw(dirfd, x, value, sizeof value);
     if (!n.ok()) {
       int e = n.error();

@@ -115,6 +115,12 @@ class Node {
     listing_.reset();
   }
 
+  // Whether the object has any xattr at all, learnt on the first xattr call:
+  // the kernel asks for security.capability or ACLs on every write and stat.
+  enum class Xattrs : int { kUnknown, kNone, kSome };
+  Xattrs xattrs() const { return xattrs_.load(std::memory_order_relaxed); }
+  void set_xattrs(Xattrs x) { xattrs_.store(x, std::memory_order_relaxed); }
+
   std::mutex& copyup_mu() { return copyup_mu_; }
   std::mutex& ns_mu() { return ns_mu_; }
 
@@ -128,6 +134,7 @@ class Node {
   const mode_t type_;
   const ino_t ino_;
   std::atomic<int> layer_;
+  std::atomic<Xattrs> xattrs_{Xattrs::kUnknown};
   std::atomic<std::shared_ptr<const Placement>> placement_;
 
   mutable std::mutex mu_;

@@ -1,9 +1,13 @@
-// FUSE: opendir, readdir, readdirplus, releasedir, fsyncdir. A directory
-// handle keeps a snapshot of the merged listing, so offsets stay valid
-// across seekdir/telldir and concurrent changes.
+// FUSE: opendir, readdir, readdirplus, releasedir, fsyncdir.
+//
+// A readdir offset is the hash of the name read last (see MergedEntry), so it
+// stays valid across seekdir/telldir and concurrent changes, with or without
+// an open directory handle. When the kernel supports it, directories are not
+// opened at all (FUSE_CAP_NO_OPENDIR_SUPPORT) and it caches listings itself.
 #include <dirent.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <vector>
 
 #include "fs/ops/fs_context.h"
@@ -15,20 +19,15 @@ namespace {
 
 struct DirHandle {
   std::shared_ptr<Node> dir;
-  std::shared_ptr<const Listing> listing;
 };
-
-DirHandle* DirOf(const fuse_file_info* fi) {
-  return reinterpret_cast<DirHandle*>(static_cast<uintptr_t>(fi->fh));
-}
 
 void OpenDir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   STRATA_TIME_OP(req, kOpendir);
+  if (Ctx(req).no_opendir) return (void)fuse_reply_err(req, ENOSYS);
   auto node = Fs(req).Get(ino);
   if (!node) return (void)fuse_reply_err(req, ESTALE);
-  auto listing = Fs(req).ReadDir(node);
-  if (!listing.ok()) return (void)fuse_reply_err(req, listing.error());
-  auto* dh = new DirHandle{node, std::move(*listing)};
+  if (!node->is_dir()) return (void)fuse_reply_err(req, ENOTDIR);
+  auto* dh = new DirHandle{node};
   fi->fh = reinterpret_cast<uintptr_t>(dh);
   // Directories change only through this mount: let the kernel cache them.
   fi->cache_readdir = 1;
@@ -40,58 +39,66 @@ void OpenDir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   }
 }
 
-void DoReadDir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi,
-               bool plus) {
-  DirHandle* dh = DirOf(fi);
+void DoReadDir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus) {
   UnionFs& fs = Fs(req);
-  if (off == 0) {  // rewinddir: see the directory as it is now
-    auto fresh = fs.ReadDir(dh->dir);
-    if (fresh.ok()) dh->listing = std::move(*fresh);
-  }
-  const Listing& list = *dh->listing;
-  const size_t total = list.size() + 2;
+  auto dir = fs.Get(ino);
+  if (!dir) return (void)fuse_reply_err(req, ESTALE);
+  auto listing = fs.ReadDir(dir);
+  if (!listing.ok()) return (void)fuse_reply_err(req, listing.error());
+  const Listing& list = **listing;
+
   std::vector<char> buf(size);
   size_t pos = 0;
-  auto parent = dh->dir->parent();
-  for (size_t idx = static_cast<size_t>(off); idx < total; ++idx) {
-    const char* name;
+  auto add_dot = [&](const char* name, ino_t dot_ino, off_t next) {
     struct stat st {};
-    if (idx == 0) {
-      name = ".";
-      st.st_ino = dh->dir->ino();
-      st.st_mode = S_IFDIR;
-    } else if (idx == 1) {
-      name = "..";
-      st.st_ino = parent ? parent->ino() : dh->dir->ino();
-      st.st_mode = S_IFDIR;
+    st.st_ino = dot_ino;
+    st.st_mode = S_IFDIR;
+    size_t len;
+    if (plus) {
+      fuse_entry_param p{};
+      p.attr = st;  // nodeid 0: the kernel makes no dentry for . and ..
+      len = fuse_add_direntry_plus(req, buf.data() + pos, size - pos, name, &p, next);
     } else {
-      const layer::MergedEntry& e = list[idx - 2];
-      name = e.name.c_str();
-      st.st_ino = e.ino;
-      st.st_mode = DTTOIF(e.type);
+      len = fuse_add_direntry(req, buf.data() + pos, size - pos, name, &st, next);
     }
-    const off_t next = static_cast<off_t>(idx + 1);
+    if (len > size - pos) return false;
+    pos += len;
+    return true;
+  };
+  uint64_t from = static_cast<uint64_t>(off);
+  if (from == 0) {
+    if (!add_dot(".", dir->ino(), 1)) return (void)fuse_reply_buf(req, buf.data(), pos);
+    from = 1;
+  }
+  if (from == 1) {
+    auto parent = dir->parent();
+    if (!add_dot("..", parent ? parent->ino() : dir->ino(), 2))
+      return (void)fuse_reply_buf(req, buf.data(), pos);
+  }
+  auto it = std::upper_bound(list.begin(), list.end(), from,
+                             [](uint64_t v, const layer::MergedEntry& e) { return v < e.offset; });
+  for (; it != list.end(); ++it) {
+    const layer::MergedEntry& e = *it;
+    const off_t next = static_cast<off_t>(e.offset);
     size_t len;
     if (!plus) {
-      len = fuse_add_direntry(req, buf.data() + pos, size - pos, name, &st, next);
+      struct stat st {};
+      st.st_ino = e.ino;
+      st.st_mode = DTTOIF(e.type);
+      len = fuse_add_direntry(req, buf.data() + pos, size - pos, e.name.c_str(), &st, next);
       if (len > size - pos) break;
     } else {
+      // The listing says which layer provides the entry: skip the lowers above it.
+      auto found = fs.Lookup(ino, e.name, e.layer);
+      if (!found.ok() || !found->node) continue;  // gone since the listing was made
       fuse_entry_param p{};
-      std::shared_ptr<Node> looked_up;
-      if (idx >= 2) {
-        auto e = fs.Lookup(ino, name);
-        if (!e.ok() || !e->node) continue;  // gone since the snapshot
-        looked_up = e->node;
-        p.ino = looked_up->nodeid();
-        p.attr = e->attr;
-        p.attr_timeout = Ctx(req).timeout;
-        p.entry_timeout = Ctx(req).timeout;
-      } else {
-        p.attr = st;  // nodeid 0: the kernel makes no dentry for . and ..
-      }
-      len = fuse_add_direntry_plus(req, buf.data() + pos, size - pos, name, &p, next);
+      p.ino = found->node->nodeid();
+      p.attr = found->attr;
+      p.attr_timeout = Ctx(req).timeout;
+      p.entry_timeout = Ctx(req).timeout;
+      len = fuse_add_direntry_plus(req, buf.data() + pos, size - pos, e.name.c_str(), &p, next);
       if (len > size - pos) {
-        if (looked_up) fs.Forget(looked_up->nodeid(), 1);
+        fs.Forget(found->node->nodeid(), 1);
         break;
       }
     }
@@ -100,28 +107,29 @@ void DoReadDir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file
   fuse_reply_buf(req, buf.data(), pos);
 }
 
-void ReadDir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
+void ReadDir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info*) {
   STRATA_TIME_OP(req, kReaddir);
-  DoReadDir(req, ino, size, off, fi, false);
+  DoReadDir(req, ino, size, off, false);
 }
 
-void ReadDirPlus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
+void ReadDirPlus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info*) {
   STRATA_TIME_OP(req, kReaddirplus);
-  DoReadDir(req, ino, size, off, fi, true);
+  DoReadDir(req, ino, size, off, true);
 }
 
 void ReleaseDir(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
   STRATA_TIME_OP(req, kReleasedir);
-  delete DirOf(fi);
+  delete reinterpret_cast<DirHandle*>(static_cast<uintptr_t>(fi->fh));
   Ctx(req).op_stats.open_dirs.fetch_sub(1, std::memory_order_relaxed);
   fuse_reply_err(req, 0);
 }
 
-void FsyncDir(fuse_req_t req, fuse_ino_t, int, fuse_file_info* fi) {
+void FsyncDir(fuse_req_t req, fuse_ino_t ino, int, fuse_file_info*) {
   STRATA_TIME_OP(req, kFsyncdir);
   if (!Fs(req).config().durable) return (void)fuse_reply_err(req, 0);
-  auto p = DirOf(fi)->dir->placement();
-  int rc = ::fsync(p->object_fd());
+  auto node = Fs(req).Get(ino);
+  if (!node) return (void)fuse_reply_err(req, ESTALE);
+  int rc = ::fsync(node->placement()->object_fd());
   fuse_reply_err(req, rc < 0 ? errno : 0);
 }
 

@@ -20,6 +20,8 @@ struct FsContext {
   double timeout = 86400.0;  // entry/attr cache, seconds
   bool writeback = false;
   bool splice = true;
+  // The kernel opens directories without asking us (FUSE_CAP_NO_OPENDIR_SUPPORT).
+  std::atomic<bool> no_opendir{false};
   OpStats op_stats;
   // What `strata` reads back through the status xattrs (status_xattr.h).
   std::string mountpoint;

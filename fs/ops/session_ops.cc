@@ -21,6 +21,15 @@ void Init(void* userdata, fuse_conn_info* conn) {
     want(FUSE_CAP_SPLICE_MOVE);
     want(FUSE_CAP_SPLICE_READ);
   }
+  // Nothing changes under the kernel's caches but through us: no need to
+  // revalidate cached pages or listings against mtime.
+  conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
+  // Directories need no open: readdir offsets are name hashes, valid without
+  // a per-open snapshot, and the kernel then caches listings by itself.
+  if (conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT) {
+    conn->want |= FUSE_CAP_NO_OPENDIR_SUPPORT;
+    ctx->no_opendir = true;
+  }
   if (ctx->writeback) want(FUSE_CAP_WRITEBACK_CACHE);
   else conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
   // Locks stay in the kernel: every user of the mount is on this host.

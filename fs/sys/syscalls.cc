@@ -28,6 +28,17 @@ auto RetryEintr(F f) {
 // The f*xattr calls refuse O_PATH fds (EBADF), and so does getxattrat() with
 // AT_EMPTY_PATH; for those we go through the /proc/self/fd magic link, which
 // names the very inode the fd holds.
+#ifndef SYS_getxattrat
+#define SYS_getxattrat 464
+#define SYS_listxattrat 465
+#endif
+
+struct XattrArgs {
+  uint64_t value;
+  uint32_t size;
+  uint32_t flags;
+};
+
 std::string ProcPath(int fd) { return "/proc/self/fd/" + std::to_string(fd); }
 
 }  // namespace
@@ -92,6 +103,20 @@ Result<ssize_t> GetXattrRaw(int fd, const char* name, void* buf, size_t size) {
   if (n < 0 && errno == EBADF) n = ::getxattr(ProcPath(fd).c_str(), name, buf, size);
   if (n < 0) return Errno::Last();
   return n;
+}
+
+Result<ssize_t> GetXattrAt(int dirfd, const char* name, const char* xattr, void* buf,
+                           size_t size) {
+  XattrArgs args{reinterpret_cast<uint64_t>(buf), static_cast<uint32_t>(size), 0};
+  long n = ::syscall(SYS_getxattrat, dirfd, name, AT_SYMLINK_NOFOLLOW, xattr, &args, sizeof args);
+  if (n < 0) return Errno::Last();
+  return static_cast<ssize_t>(n);
+}
+
+Result<ssize_t> ListXattrAt(int dirfd, const char* name, char* buf, size_t size) {
+  long n = ::syscall(SYS_listxattrat, dirfd, name, AT_SYMLINK_NOFOLLOW, buf, size);
+  if (n < 0) return Errno::Last();
+  return static_cast<ssize_t>(n);
 }
 
 Result<ssize_t> GetXattrSize(int fd, const char* name) { return GetXattrRaw(fd, name, nullptr, 0); }

@@ -45,6 +45,11 @@ Status SetXattr(int fd, const char* name, std::string_view value, int flags);
 Status RemoveXattr(int fd, const char* name);
 Result<std::vector<std::string>> ListXattrs(int fd);
 
+// getxattr/listxattr of `name` in `dirfd`, not following a symlink, without
+// opening it (getxattrat/listxattrat, Linux 6.13; ENOSYS before).
+Result<ssize_t> GetXattrAt(int dirfd, const char* name, const char* xattr, void* buf, size_t size);
+Result<ssize_t> ListXattrAt(int dirfd, const char* name, char* buf, size_t size);
+
 // The raw forms FUSE needs: fill `buf` (or report the size when size == 0).
 Result<ssize_t> GetXattrRaw(int fd, const char* name, void* buf, size_t size);
 Result<ssize_t> ListXattrRaw(int fd, char* buf, size_t size);

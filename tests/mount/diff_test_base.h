@@ -1,0 +1,62 @@
+// gtest base for differential mount tests: a watchdog per test, a session,
+// and helpers that turn mismatches into failures carrying the op log.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <initializer_list>
+#include <memory>
+#include <string>
+
+#include "tests/mount/diff_session.h"
+#include "tests/mount/watchdog.h"
+
+namespace strata::mounttest {
+
+class DiffTestBase : public ::testing::Test {
+ protected:
+  static constexpr int kTestLimitSeconds = 60;
+
+  void SetUp() override {
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    watchdog_ = std::make_unique<Watchdog>(std::string(info->test_suite_name()) + "." +
+                                               info->name(),
+                                           kTestLimitSeconds);
+  }
+  void TearDown() override {
+    session_.reset();  // unmounts before the watchdog stops watching
+    watchdog_.reset();
+  }
+
+  // Builds both fixtures and mounts them; fails the test (fatally) if a
+  // mount cannot be made.
+  void StartSession(SessionOptions options = {}) {
+    session_ = std::make_unique<DiffSession>("diff", options);
+    std::string error = session_->Start();
+    ASSERT_EQ(error, "") << "cannot mount";
+  }
+
+  // Runs ops on both mounts; any disagreement is a failure with the log.
+  void Run(std::initializer_list<Op> ops) {
+    for (const Op& op : ops) {
+      std::string mismatch = session_->Apply(op);
+      if (!mismatch.empty()) ADD_FAILURE() << mismatch << "\nop log:\n" << session_->Log();
+    }
+  }
+
+  // Live trees, then remounts (daemon over its upper, kernel over it).
+  void FinishAndCompare() {
+    std::string diff = session_->CompareLiveTrees();
+    if (!diff.empty()) ADD_FAILURE() << diff << "op log:\n" << session_->Log();
+    std::string after = session_->CheckAfterUnmount();
+    if (!after.empty()) ADD_FAILURE() << after << "op log:\n" << session_->Log();
+  }
+
+  DiffSession& session() { return *session_; }
+
+ private:
+  std::unique_ptr<Watchdog> watchdog_;
+  std::unique_ptr<DiffSession> session_;
+};
+
+}  // namespace strata::mounttest

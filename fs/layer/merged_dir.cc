@@ -35,8 +35,10 @@ Result<std::vector<MergedEntry>> ListMerged(const LayerStack& stack,
     auto entries = sys::ReadDir(inst.fd.get());
     if (!entries.ok()) return Errno(entries.error());
     std::vector<std::string> layer_whiteouts;
+    bool saw_wh_names = false;
     for (auto& e : *entries) {
       if (IsWhiteoutFileName(e.name)) {
+        saw_wh_names = true;
         if (e.name != kOpaqueMarkerFile) layer_whiteouts.push_back(e.name.substr(kWhiteoutPrefix.size()));
         continue;
       }
@@ -73,6 +75,11 @@ Result<std::vector<MergedEntry>> ListMerged(const LayerStack& stack,
     }
     // `.wh.NAME` deletes NAME from the layers below this one only.
     for (auto& w : layer_whiteouts) seen.emplace(std::move(w), kHidden);
+    // Lower layers never change: remember whether lookups must probe `.wh.NAME`.
+    if (!is_upper)
+      inst.oci_whiteouts.store(saw_wh_names ? DirInstance::kHasWhiteoutFiles
+                                            : DirInstance::kNoWhiteoutFiles,
+                               std::memory_order_relaxed);
   }
   for (auto& e : out) {
     if (e.layer < 0) e.layer = -1 - e.layer;

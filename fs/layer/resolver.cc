@@ -18,6 +18,7 @@ Result<Probe> ProbeName(const DirInstance& dir, const std::string& name, struct 
   if (::fstatat(dir.fd.get(), name.c_str(), st, AT_SYMLINK_NOFOLLOW) < 0) {
     int e = errno;
     if (e != ENOENT) return Errno(e);
+    if (!dir.MayHaveWhiteoutFiles()) return Probe::kAbsent;
     return HasWhiteoutFile(dir.fd.get(), name) ? Probe::kWhiteout : Probe::kAbsent;
   }
   if (IsDeviceWhiteout(*st)) return Probe::kWhiteout;
@@ -61,8 +62,9 @@ Result<std::optional<Resolved>> Resolve(const LayerStack& stack,
     if (!probe.ok()) return Errno(probe.error());
     if (*probe == Probe::kWhiteout) break;
     if (*probe == Probe::kAbsent) continue;
-    // An OCI layer may delete NAME and re-create it in the same layer.
-    bool hides_below = HasWhiteoutFile(dir.fd.get(), name);
+    // An OCI layer may delete a directory and re-create it in the same layer.
+    const bool hides_below = S_ISDIR(st.st_mode) && dir.MayHaveWhiteoutFiles() &&
+                             HasWhiteoutFile(dir.fd.get(), name);
 
     if (!out) {
       out.emplace();

@@ -7,6 +7,7 @@
 
 #include <sys/stat.h>
 
+#include <atomic>
 #include <optional>
 #include <span>
 #include <string_view>
@@ -24,6 +25,24 @@ struct DirInstance {
   int layer = 0;
   UniqueFd fd;  // O_RDONLY | O_DIRECTORY
   DirMarkers markers;
+  // Whether the directory holds any `.wh.*` name, learnt when it is listed
+  // (lower layers never change; the upper never gets them from us): when it
+  // holds none, lookups skip probing for `.wh.NAME`.
+  enum : int8_t { kUnknown, kNoWhiteoutFiles, kHasWhiteoutFiles };
+  mutable std::atomic<int8_t> oci_whiteouts{kUnknown};
+
+  DirInstance() = default;
+  DirInstance(int l, UniqueFd f, DirMarkers m) : layer(l), fd(std::move(f)), markers(m) {}
+  DirInstance(DirInstance&& o) noexcept
+      : layer(o.layer), fd(std::move(o.fd)), markers(o.markers), oci_whiteouts(o.oci_whiteouts.load()) {}
+  DirInstance& operator=(DirInstance&& o) noexcept {
+    layer = o.layer;
+    fd = std::move(o.fd);
+    markers = o.markers;
+    oci_whiteouts = o.oci_whiteouts.load();
+    return *this;
+  }
+  bool MayHaveWhiteoutFiles() const { return oci_whiteouts.load(std::memory_order_relaxed) != kNoWhiteoutFiles; }
 };
 
 struct Resolved {

@@ -1,0 +1,2 @@
+#include "tools/commands.h"
+namespace strata::tools { int RunReport(int, char**) { return 1; } }

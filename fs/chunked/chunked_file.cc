@@ -1,0 +1,404 @@
+#include "fs/chunked/chunked_file.h"
+
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "fs/chunked/chunk_copy.h"
+#include "fs/sys/syscalls.h"
+
+namespace strata::chunked {
+
+namespace {
+
+uint64_t CeilDiv(uint64_t a, uint64_t b) { return (a + b - 1) / b; }
+
+Status PreadFull(int fd, char* buf, size_t size, off_t off, size_t* got) {
+  *got = 0;
+  while (*got < size) {
+    ssize_t n = ::pread(fd, buf + *got, size - *got, off + static_cast<off_t>(*got));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Errno::Last();
+    }
+    if (n == 0) break;
+    *got += static_cast<size_t>(n);
+  }
+  return Status::Ok();
+}
+
+bool SameOrigin(const struct stat& st, const MapHeader& h) {
+  return S_ISREG(st.st_mode) && static_cast<uint64_t>(st.st_size) == h.lower_size &&
+         st.st_ino == h.lower_ino && st.st_mtim.tv_sec == h.lower_mtime_sec &&
+         st.st_mtim.tv_nsec == h.lower_mtime_nsec;
+}
+
+// The first lower layer holding the origin with its recorded identity.
+Result<UniqueFd> FindOrigin(std::span<const int> lower_roots, const MapHeader& h) {
+  bool seen = false;
+  for (int root : lower_roots) {
+    // O_NONBLOCK: a fifo put where the file was must not hang the daemon.
+    auto fd = sys::OpenBeneath(root, h.lower_relpath.c_str(), O_RDONLY | O_NONBLOCK);
+    if (!fd.ok()) continue;
+    auto st = sys::StatFd(fd->get());
+    if (st.ok() && SameOrigin(*st, h)) return std::move(*fd);
+    seen = true;
+  }
+  spdlog::error("chunked file {}: origin '{}' {} (recorded size {}, inode {}, mtime {}.{:09})",
+                h.id, h.lower_relpath, seen ? "changed in the lower layers" : "not found",
+                h.lower_size, h.lower_ino, h.lower_mtime_sec, h.lower_mtime_nsec);
+  return Errno(EIO);
+}
+
+}  // namespace
+
+ChunkedFile::ChunkedFile(UniqueFd upper, UniqueFd lower, UniqueFd state_dir, ChunkMapFile map,
+                         std::vector<uint8_t> present, bool durable)
+    : upper_(std::move(upper)),
+      lower_(std::move(lower)),
+      state_dir_(std::move(state_dir)),
+      chunk_size_(map.header().chunk_size),
+      lower_size_(map.header().lower_size),
+      durable_(durable),
+      map_(std::move(map)),
+      present_(new std::atomic<uint8_t>[present.size()]),
+      chunk_count_(present.size()),
+      lower_chunks_(0),
+      missing_(0) {
+  for (size_t i = 0; i < present.size(); ++i) present_[i].store(present[i] != 0);
+}
+
+ChunkedFile::~ChunkedFile() = default;
+
+Result<std::shared_ptr<ChunkedFile>> ChunkedFile::Open(int upper_fd,
+                                                       std::span<const int> lower_roots,
+                                                       int workdir_fd, bool durable) {
+  auto value = sys::GetXattr(upper_fd, kChunkedXattr);
+  if (!value.ok()) return Errno(value.error() == ENOTSUP ? ENODATA : value.error());
+  auto id = DecodeXattr(*value);
+  if (!id.ok()) return Errno(id.error());
+  if (workdir_fd < 0) return Errno(EINVAL);
+  auto state_dir = OpenStateDir(workdir_fd, /*create=*/false, durable);
+  if (!state_dir.ok()) return Errno(state_dir.error() == ENOENT ? EIO : state_dir.error());
+  std::vector<uint8_t> present;
+  auto map = ChunkMapFile::Open(state_dir->get(), *id, &present);
+  if (!map.ok()) {
+    spdlog::error("chunked file {}: map in {}/ unreadable: {}", *id, kStateDirName,
+                  std::strerror(map.error()));
+    return Errno(map.error());
+  }
+  auto st = sys::StatFd(upper_fd);
+  if (!st.ok()) return Errno(st.error());
+  const MapHeader& h = map->header();
+
+  // A crash between a shrinking ftruncate and the map update leaves a larger
+  // lower_chunks than the file: the size is the truth, and is made durable
+  // before a later extend could expose lower data again.
+  uint64_t lower_chunks =
+      std::min<uint64_t>(h.lower_chunks, CeilDiv(static_cast<uint64_t>(st->st_size), h.chunk_size));
+  if (lower_chunks < h.lower_chunks) {
+    STRATA_RETURN_IF_ERROR(map->SetLowerChunks(lower_chunks));
+    if (durable) STRATA_RETURN_IF_ERROR(map->Sync());
+  }
+  uint64_t missing = 0;
+  for (uint64_t i = 0; i < lower_chunks; ++i) missing += present[i] == 0;
+
+  UniqueFd lower;
+  if (missing > 0) {
+    auto found = FindOrigin(lower_roots, h);
+    if (!found.ok()) return Errno(found.error());
+    lower = std::move(*found);
+  }
+  UniqueFd upper(::fcntl(upper_fd, F_DUPFD_CLOEXEC, 0));
+  if (!upper.valid()) return Errno::Last();
+
+  std::shared_ptr<ChunkedFile> file(new ChunkedFile(std::move(upper), std::move(lower),
+                                                    std::move(*state_dir), std::move(*map),
+                                                    std::move(present), durable));
+  file->lower_chunks_.store(lower_chunks);
+  file->missing_.store(missing);
+  if (missing == 0) STRATA_RETURN_IF_ERROR(file->FinishIfComplete());
+  return file;
+}
+
+bool ChunkedFile::IsMissing(uint64_t chunk) const {
+  return chunk < lower_chunks_.load(std::memory_order_acquire) &&
+         present_[chunk].load(std::memory_order_acquire) == 0;
+}
+
+std::pair<off_t, off_t> ChunkedFile::ChunkRange(uint64_t chunk) const {
+  off_t begin = static_cast<off_t>(chunk * chunk_size_);
+  return {begin, begin + static_cast<off_t>(chunk_size_)};
+}
+
+Status ChunkedFile::FillChunk(uint64_t chunk) {
+  auto [begin, end] = ChunkRange(chunk);
+  STRATA_RETURN_IF_ERROR(ClearUpperRange(upper_.get(), begin, end));
+  struct stat st;
+  if (::fstat(upper_.get(), &st) < 0) return Errno::Last();
+  // Never past the lower's end (zeros there), never past the file's (no growth).
+  off_t copy_end = std::min<off_t>({end, static_cast<off_t>(lower_size_), st.st_size});
+  return CopyLowerRange(lower_.get(), upper_.get(), begin, copy_end);
+}
+
+Status ChunkedFile::MarkPresent(const std::vector<uint64_t>& chunks) {
+  for (uint64_t c : chunks) {
+    STRATA_RETURN_IF_ERROR(map_.MarkPresent(c));
+    map_dirty_.store(true);
+    // Only the 0 -> 1 transition counts, and only below lower_chunks_, which
+    // cannot move while the caller holds resize_mu_.
+    if (present_[c].exchange(1, std::memory_order_acq_rel) == 0 &&
+        c < lower_chunks_.load(std::memory_order_acquire))
+      missing_.fetch_sub(1);
+  }
+  return Status::Ok();
+}
+
+Result<size_t> ChunkedFile::Read(char* buf, size_t size, off_t off) {
+  if (off < 0) return Errno(EINVAL);
+  if (size == 0) return size_t{0};
+  std::shared_lock lock(resize_mu_);
+  const uint64_t first = static_cast<uint64_t>(off) / chunk_size_;
+  const uint64_t last = (static_cast<uint64_t>(off) + size - 1) / chunk_size_;
+  // Which chunks are missing is decided before reading the upper: a chunk
+  // filled meanwhile is then read from the lower, i.e. as before the
+  // concurrent write, never as a half-filled upper range.
+  std::vector<uint64_t> missing;
+  for (uint64_t c = first; c <= last; ++c)
+    if (IsMissing(c)) missing.push_back(c);
+
+  size_t got = 0;  // the upper has the file's size: it bounds the read
+  STRATA_RETURN_IF_ERROR(PreadFull(upper_.get(), buf, size, off, &got));
+  const off_t read_end = off + static_cast<off_t>(got);
+  for (uint64_t c : missing) {
+    auto [begin, end] = ChunkRange(c);
+    off_t a = std::max(begin, off), z = std::min(end, read_end);
+    if (a >= z) continue;
+    char* dst = buf + (a - off);
+    size_t lower_got = 0;
+    off_t lower_end = std::min<off_t>(z, static_cast<off_t>(lower_size_));
+    if (a < lower_end)
+      STRATA_RETURN_IF_ERROR(
+          PreadFull(lower_.get(), dst, static_cast<size_t>(lower_end - a), a, &lower_got));
+    std::memset(dst + lower_got, 0, static_cast<size_t>(z - a) - lower_got);
+  }
+  return got;
+}
+
+Result<size_t> ChunkedFile::Write(const char* buf, size_t size, off_t off) {
+  if (off < 0) return Errno(EINVAL);
+  if (size == 0) return size_t{0};
+  {
+    std::shared_lock lock(resize_mu_);
+    const uint64_t first = static_cast<uint64_t>(off) / chunk_size_;
+    const uint64_t last = (static_cast<uint64_t>(off) + size - 1) / chunk_size_;
+    std::vector<uint64_t> missing;
+    for (uint64_t c = first; c <= last; ++c)
+      if (IsMissing(c)) missing.push_back(c);
+    if (missing.empty()) {  // the common case once a chunk is there: a plain pwrite
+      STRATA_RETURN_IF_ERROR(sys::PwriteAll(upper_.get(), buf, size, off));
+      return size;
+    }
+
+    std::vector<size_t> stripes;
+    for (uint64_t c : missing) stripes.push_back(c % kStripes);
+    std::sort(stripes.begin(), stripes.end());
+    stripes.erase(std::unique(stripes.begin(), stripes.end()), stripes.end());
+    std::vector<std::unique_lock<std::mutex>> held;
+    for (size_t s : stripes) held.emplace_back(fill_mu_[s]);
+    std::erase_if(missing, [&](uint64_t c) { return !IsMissing(c); });
+
+    const off_t write_end = off + static_cast<off_t>(size);
+    for (uint64_t c : missing) {
+      auto [begin, end] = ChunkRange(c);
+      if (off <= begin && write_end >= end) continue;  // the write replaces it whole
+      STRATA_RETURN_IF_ERROR(FillChunk(c));
+    }
+    STRATA_RETURN_IF_ERROR(sys::PwriteAll(upper_.get(), buf, size, off));
+    // The map may say "present" only once the data it vouches for is durable.
+    if (durable_ && !missing.empty() && ::fdatasync(upper_.get()) < 0) return Errno::Last();
+    STRATA_RETURN_IF_ERROR(MarkPresent(missing));
+  }
+  if (missing_.load() == 0) STRATA_RETURN_IF_ERROR(FinishIfComplete());
+  return size;
+}
+
+Status ChunkedFile::Truncate(off_t size) {
+  if (size < 0) return Errno(EINVAL);
+  std::unique_lock lock(resize_mu_);
+  struct stat st;
+  if (::fstat(upper_.get(), &st) < 0) return Errno::Last();
+  if (size >= st.st_size) {
+    // Extending: the new range lies past every lower chunk still missing (or
+    // past the lower's end inside the last one), so it reads as zeros.
+    if (size > st.st_size && ::ftruncate(upper_.get(), size) < 0) return Errno::Last();
+    return Status::Ok();
+  }
+  // Shrinking. A missing chunk cut in the middle is filled first: its head
+  // must survive while its tail, if the file grows again, must read zeros.
+  const uint64_t boundary = static_cast<uint64_t>(size) / chunk_size_;
+  if (size % chunk_size_ != 0 && IsMissing(boundary)) {
+    STRATA_RETURN_IF_ERROR(FillChunk(boundary));
+    if (durable_ && ::fdatasync(upper_.get()) < 0) return Errno::Last();
+    STRATA_RETURN_IF_ERROR(MarkPresent({boundary}));
+  }
+  if (::ftruncate(upper_.get(), size) < 0) return Errno::Last();
+  const uint64_t lower_chunks =
+      std::min<uint64_t>(lower_chunks_.load(), CeilDiv(static_cast<uint64_t>(size), chunk_size_));
+  if (lower_chunks < lower_chunks_.load()) {
+    // The smaller size is durable before the map says so (Open trusts the
+    // size anyway), and the map is durable before a later extend can be.
+    if (durable_ && ::fdatasync(upper_.get()) < 0) return Errno::Last();
+    STRATA_RETURN_IF_ERROR(map_.SetLowerChunks(lower_chunks));
+    if (durable_) STRATA_RETURN_IF_ERROR(map_.Sync());
+    lower_chunks_.store(lower_chunks);
+    uint64_t missing = 0;
+    for (uint64_t i = 0; i < lower_chunks; ++i) missing += present_[i].load() == 0;
+    missing_.store(missing);
+  }
+  if (missing_.load() == 0) return FinishLocked();
+  return Status::Ok();
+}
+
+Status ChunkedFile::Fallocate(int mode, off_t off, off_t len) {
+  if (off < 0 || len <= 0) return Errno(EINVAL);
+  std::unique_lock lock(resize_mu_);
+  std::vector<uint64_t> zeroed;
+  if (mode & (FALLOC_FL_COLLAPSE_RANGE | FALLOC_FL_INSERT_RANGE)) {
+    // Shifting data would shift the chunk map with it: not for chunked files.
+    if (missing_.load() > 0) return Errno(EOPNOTSUPP);
+  } else if (mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE)) {
+    const off_t end = off + len;
+    const uint64_t first = static_cast<uint64_t>(off) / chunk_size_;
+    const uint64_t last = static_cast<uint64_t>(end - 1) / chunk_size_;
+    for (uint64_t c = first; c <= last; ++c) {
+      if (!IsMissing(c)) continue;
+      auto [begin, cend] = ChunkRange(c);
+      // A chunk zeroed whole needs nothing from the lower.
+      if (!(off <= begin && end >= cend)) STRATA_RETURN_IF_ERROR(FillChunk(c));
+      zeroed.push_back(c);
+    }
+  }
+  // Plain allocation leaves the content alone: missing chunks stay missing.
+  if (::fallocate(upper_.get(), mode, off, len) < 0) return Errno::Last();
+  if (!zeroed.empty()) {
+    if (durable_ && ::fdatasync(upper_.get()) < 0) return Errno::Last();
+    STRATA_RETURN_IF_ERROR(MarkPresent(zeroed));
+  }
+  if (missing_.load() == 0) return FinishLocked();
+  return Status::Ok();
+}
+
+Status ChunkedFile::Fsync(bool datasync) {
+  std::shared_lock lock(resize_mu_);
+  if ((datasync ? ::fdatasync(upper_.get()) : ::fsync(upper_.get())) < 0) return Errno::Last();
+  // Map bytes only ever name data that is already durable: sync them after.
+  if (!finished_.load() && map_dirty_.exchange(false)) {
+    Status st = map_.Sync();
+    if (!st.ok()) map_dirty_.store(true);
+    return st;
+  }
+  return Status::Ok();
+}
+
+uint64_t ChunkedFile::MissingBytes() const {
+  std::shared_lock lock(resize_mu_);
+  uint64_t bytes = 0;
+  const uint64_t lower_chunks = lower_chunks_.load();
+  for (uint64_t c = 0; c < lower_chunks; ++c) {
+    if (present_[c].load() != 0) continue;
+    uint64_t begin = c * chunk_size_;
+    bytes += std::min<uint64_t>(begin + chunk_size_, lower_size_) - begin;
+  }
+  return bytes;
+}
+
+Status ChunkedFile::Materialize(const std::function<void(uint64_t)>& progress) {
+  struct stat before;
+  if (::fstat(upper_.get(), &before) < 0) return Errno::Last();
+  bool copied = false;
+  constexpr size_t kBatch = 64;  // chunks per fdatasync
+  std::vector<uint64_t> batch;
+  uint64_t batch_bytes = 0;
+  auto flush = [&]() -> Status {  // caller holds resize_mu_ shared
+    if (batch.empty()) return Status::Ok();
+    if (durable_ && ::fdatasync(upper_.get()) < 0) return Errno::Last();
+    STRATA_RETURN_IF_ERROR(MarkPresent(batch));
+    if (progress) progress(batch_bytes);
+    batch.clear();
+    batch_bytes = 0;
+    return Status::Ok();
+  };
+  for (uint64_t c = 0; c < chunk_count_; ++c) {
+    std::shared_lock lock(resize_mu_);
+    if (IsMissing(c)) {
+      std::lock_guard fill(StripeFor(c));
+      if (IsMissing(c)) {
+        // Concurrent writers may refill this chunk before the batch is marked:
+        // harmless, they hold the stripe and mark it themselves.
+        STRATA_RETURN_IF_ERROR(FillChunk(c));
+        batch.push_back(c);
+        uint64_t begin = c * chunk_size_;
+        batch_bytes += std::min<uint64_t>(begin + chunk_size_, lower_size_) - begin;
+        copied = true;
+      }
+    }
+    if (batch.size() >= kBatch || c + 1 == chunk_count_) STRATA_RETURN_IF_ERROR(flush());
+  }
+  {
+    std::shared_lock lock(resize_mu_);
+    STRATA_RETURN_IF_ERROR(flush());
+  }
+  if (copied) {
+    // Copying is not a change of the file: keep its times.
+    const struct timespec times[2] = {before.st_atim, before.st_mtim};
+    if (::futimens(upper_.get(), times) < 0) return Errno::Last();
+  }
+  std::unique_lock lock(resize_mu_);
+  if (missing_.load() != 0) return Errno(EAGAIN);  // a truncate raced: caller retries
+  return FinishLocked();
+}
+
+Status ChunkedFile::FinishIfComplete() {
+  std::unique_lock lock(resize_mu_);
+  if (missing_.load() != 0) return Status::Ok();
+  return FinishLocked();
+}
+
+Status ChunkedFile::FinishLocked() {
+  if (finished_.load()) return Status::Ok();
+  // Every chunk's data durable, then the xattr gone (durably), then the map:
+  // a crash in between leaves a plain file and an orphan map, never a map
+  // naming data that is not there.
+  if (durable_ && ::fdatasync(upper_.get()) < 0) return Errno::Last();
+  Status st = sys::RemoveXattr(upper_.get(), kChunkedXattr);
+  if (!st.ok() && st.error() != ENODATA) return st;
+  if (durable_ && ::fsync(upper_.get()) < 0) return Errno::Last();
+  if (::unlinkat(state_dir_.get(), MapFileName(map_.header().id).c_str(), 0) < 0 && errno != ENOENT)
+    spdlog::warn("chunked file {}: cannot remove its map: {}", map_.header().id, std::strerror(errno));
+  lower_chunks_.store(0);
+  missing_.store(0);
+  finished_.store(true);
+  return Status::Ok();
+}
+
+Result<std::shared_ptr<ChunkedFile>> ChunkedFileTable::Get(int upper_fd) {
+  auto st = sys::StatFd(upper_fd);
+  if (!st.ok()) return Errno(st.error());
+  const auto key = std::make_pair(st->st_dev, st->st_ino);
+  std::lock_guard lock(mu_);
+  if (auto it = files_.find(key); it != files_.end()) {
+    if (auto file = it->second.lock()) return file;
+    files_.erase(it);
+  }
+  auto file = ChunkedFile::Open(upper_fd, lower_roots_, workdir_fd_, durable_);
+  if (!file.ok()) return Errno(file.error());
+  files_[key] = *file;
+  return file;
+}
+
+}  // namespace strata::chunked

@@ -1,0 +1,161 @@
+// Chunked copy-up (issue 4): a copied-up regular file whose data is copied
+// from the lower file one chunk at a time, on the first write to each chunk.
+//
+// The upper file has the full size from the start; chunks never written read
+// from the lower file. The map of present chunks and the origin live in
+// WORKDIR/strata-chunked/<id>.map, named by the upper file's
+// `user.strata.chunked` xattr, so the state follows the inode through
+// renames and hard links (FORMAT.md has the layout and the crash argument).
+//
+// Use from the daemon:
+//   copy-up   InitChunkedCopy() on the temporary upper file, before the rename.
+//   open      IsChunked(); if so ChunkedFileTable::Get() and route read/write/
+//             truncate/fallocate/fsync of that inode through the ChunkedFile.
+//   tools     MaterializeTree() for `strata materialize`.
+//
+// `workdir_fd` everywhere is an fd on WORKDIR itself (the `workdir=` dir), not
+// on WORKDIR/work, whose content is wiped at every mount.
+#pragma once
+
+#include <sys/stat.h>
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "fs/base/result.h"
+#include "fs/base/thread_annotations.h"
+#include "fs/base/unique_fd.h"
+#include "fs/chunked/chunk_map.h"
+
+namespace strata::chunked {
+
+inline constexpr uint32_t kDefaultChunkSize = 1u << 20;
+inline constexpr uint32_t kMinChunkSize = 4096;
+inline constexpr uint32_t kMaxChunkSize = 1u << 30;
+
+// Where the upper file's data comes from. The identity checked at open (size,
+// mtime, inode) is taken from the lower's stat given to InitChunkedCopy.
+struct ChunkedOrigin {
+  std::string lower_relpath;  // relative to the lower layer's root, no leading '/'
+};
+
+// Is `chunk_size` acceptable (a multiple of 4096 in [4 KiB, 1 GiB])?
+bool ValidChunkSize(uint64_t chunk_size);
+
+// Called by copy-up on the temporary upper file (open O_RDWR, empty) before
+// it is renamed into place: writes the map file, sizes the upper file, sets
+// the xattr. With `durable`, the map is on disk before the xattr names it. A
+// lower of size 0 needs no chunks: the file is left plain.
+Status InitChunkedCopy(int tmp_fd, int workdir_fd, const struct stat& lower_st,
+                       const ChunkedOrigin& origin, uint32_t chunk_size, bool durable = true);
+
+// Does this upper file (any fd, O_PATH included) still have missing chunks?
+// False for anything but a regular file.
+Result<bool> IsChunked(int upper_fd);
+
+// One per upper inode, shared by all its open handles; thread-safe.
+class ChunkedFile {
+ public:
+  // Opens the state of `upper_fd` (O_RDWR; duplicated, the caller keeps its
+  // fd) and its origin: the first of `lower_roots` (top first) holding
+  // lower_relpath (openat2 RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS) with the
+  // recorded size, mtime and inode. ENODATA if the file is not chunked; EIO
+  // if the map is missing or damaged or no lower matches.
+  static Result<std::shared_ptr<ChunkedFile>> Open(int upper_fd, std::span<const int> lower_roots,
+                                                   int workdir_fd, bool durable);
+  ~ChunkedFile();
+
+  // Like pread/pwrite on the merged file; short only at end of file.
+  Result<size_t> Read(char* buf, size_t size, off_t off);
+  Result<size_t> Write(const char* buf, size_t size, off_t off);
+  // Shrink drops the chunks beyond; extend reads as zeros, never the lower.
+  Status Truncate(off_t size);
+  // Modes 0/KEEP_SIZE allocate; PUNCH_HOLE/ZERO_RANGE zero (and make the
+  // chunks present); COLLAPSE/INSERT_RANGE need a materialized file (else
+  // EOPNOTSUPP).
+  Status Fallocate(int mode, off_t off, off_t len);
+  Status Fsync(bool datasync);
+  // Copies every missing chunk and removes the metadata: a plain
+  // kernel-format file (atime/mtime kept). `progress(bytes)` is called after
+  // each chunk with the bytes it copied.
+  Status Materialize(const std::function<void(uint64_t)>& progress = {});
+
+  // Bytes still to come from the lower (what Materialize would copy).
+  uint64_t MissingBytes() const;
+  // False once every chunk is present and the metadata is gone.
+  bool chunked() const { return !finished_.load(); }
+  uint32_t chunk_size() const { return chunk_size_; }
+
+ private:
+  ChunkedFile(UniqueFd upper, UniqueFd lower, UniqueFd state_dir, ChunkMapFile map,
+              std::vector<uint8_t> present, bool durable);
+
+  bool IsMissing(uint64_t chunk) const;
+  std::mutex& StripeFor(uint64_t chunk) { return fill_mu_[chunk % kStripes]; }
+  std::pair<off_t, off_t> ChunkRange(uint64_t chunk) const;
+  // Puts the lower's bytes of a missing chunk into the upper (not marked yet).
+  Status FillChunk(uint64_t chunk);
+  // Marks chunks present, in memory and in the map, once their data is durable.
+  Status MarkPresent(const std::vector<uint64_t>& chunks);
+  Status FinishIfComplete() EXCLUDES(resize_mu_);
+  Status FinishLocked() REQUIRES(resize_mu_);
+
+  static constexpr size_t kStripes = 64;
+
+  const UniqueFd upper_;
+  const UniqueFd lower_;      // invalid when nothing was missing at open
+  const UniqueFd state_dir_;  // WORKDIR/strata-chunked
+  const uint32_t chunk_size_;
+  const uint64_t lower_size_;
+  const bool durable_;
+
+  // Lock order: resize_mu_ (shared for I/O, exclusive for truncate/fallocate/
+  // finish), then fill_mu_ stripes in ascending index order.
+  mutable std::shared_mutex resize_mu_;
+  std::mutex fill_mu_[kStripes];
+  // Header changes under exclusive resize_mu_; presence bytes under a stripe.
+  ChunkMapFile map_;
+  // present_[i] != 0: chunk i reads from the upper. Chunks >= lower_chunks_
+  // always do. Set under chunk i's stripe, cleared never.
+  std::unique_ptr<std::atomic<uint8_t>[]> present_;
+  const uint64_t chunk_count_;
+  std::atomic<uint64_t> lower_chunks_;  // written under exclusive resize_mu_
+  std::atomic<uint64_t> missing_;       // missing chunks below lower_chunks_
+  std::atomic<bool> map_dirty_{false};  // map bytes written since the last map sync
+  std::atomic<bool> finished_{false};
+};
+
+// The daemon's table of open chunked files: one ChunkedFile per upper inode
+// whatever the number of handles and names (hard links) it has.
+class ChunkedFileTable {
+ public:
+  ChunkedFileTable(std::vector<int> lower_roots, int workdir_fd, bool durable)
+      : lower_roots_(std::move(lower_roots)), workdir_fd_(workdir_fd), durable_(durable) {}
+  // The shared ChunkedFile of `upper_fd`'s inode (opened on first use).
+  Result<std::shared_ptr<ChunkedFile>> Get(int upper_fd);
+
+ private:
+  const std::vector<int> lower_roots_;
+  const int workdir_fd_;
+  const bool durable_;
+  std::mutex mu_;
+  std::map<std::pair<dev_t, ino_t>, std::weak_ptr<ChunkedFile>> files_ GUARDED_BY(mu_);
+};
+
+// Materializes every chunked file under the upper dir `upper_root` (for
+// `strata materialize UPPER --lower ... --workdir W`), calling
+// progress(done_bytes, total_bytes). With workdir_fd == -1 the maps cannot be
+// found: EINVAL as soon as a chunked file is met (nothing is changed).
+Status MaterializeTree(int upper_root, std::span<const int> lower_roots, int workdir_fd,
+                       const std::function<void(uint64_t, uint64_t)>& progress);
+
+}  // namespace strata::chunked

@@ -19,6 +19,18 @@ constexpr size_t kHidden = static_cast<size_t>(-1);
 
 unsigned char TypeFromMode(mode_t m) { return static_cast<unsigned char>(IFTODT(m)); }
 
+// The number a copy-up recorded on an upper file (Resolve reports it too), or 0.
+ino_t OriginAt(int dirfd, const char* name) {
+  uint64_t v = 0;
+  auto n = sys::GetXattrAt(dirfd, name, kOriginXattr, &v, sizeof v);
+  if (!n.ok() && n.error() == ENOSYS) {
+    auto fd = sys::OpenAt(dirfd, name, O_PATH);
+    if (!fd.ok()) return 0;
+    n = sys::GetXattrRaw(fd->get(), kOriginXattr, &v, sizeof v);
+  }
+  return n.ok() && *n == sizeof v ? static_cast<ino_t>(v) : 0;
+}
+
 }  // namespace
 
 Result<std::vector<MergedEntry>> ListMerged(const LayerStack& stack,
@@ -26,9 +38,20 @@ Result<std::vector<MergedEntry>> ListMerged(const LayerStack& stack,
   std::vector<MergedEntry> out;
   // name -> index in `out`, or kHidden for a whiteout seen above.
   std::unordered_map<std::string, size_t> seen;
-  // Upper regular files that also exist below may be copy-ups: their reported
-  // inode number comes from the origin xattr.
-  std::vector<size_t> maybe_copied;
+  // Upper regular files may be copy-ups (renamed ones too): their reported
+  // inode number comes from the origin xattr, as Resolve does.
+  std::vector<size_t> upper_files;
+  // Upper directories with a directory below: they report the lower one's
+  // number if they merge with it (not opaque), as Resolve does.
+  struct LowerDir {
+    size_t index;
+    ino_t ino;
+  };
+  std::vector<LowerDir> upper_dirs;
+  // Marks an upper entry whose lower counterpart has been dealt with.
+  auto settle = [&](MergedEntry& above) {
+    if (above.layer == LayerStack::kUpper && stack.has_upper()) above.layer = -1 - above.layer;
+  };
 
   for (const DirInstance& inst : dirs) {
     const bool is_upper = stack.has_upper() && inst.layer == LayerStack::kUpper;
@@ -48,10 +71,8 @@ Result<std::vector<MergedEntry>> ListMerged(const LayerStack& stack,
         MergedEntry& above = out[it->second];
         if (above.layer == LayerStack::kUpper && stack.has_upper() && !is_upper) {
           if (above.type == DT_DIR && e.type == DT_DIR)
-            above.ino = stack.ReportedIno(inst.layer, e.ino);
-          else if (above.type == DT_REG)
-            maybe_copied.push_back(it->second);
-          above.layer = -1 - above.layer;  // mark: lower counterpart handled
+            upper_dirs.push_back({it->second, stack.ReportedIno(inst.layer, e.ino)});
+          settle(above);  // a non-directory below ends the merge
         }
         continue;
       }
@@ -69,17 +90,30 @@ Result<std::vector<MergedEntry>> ListMerged(const LayerStack& stack,
         }
         type = TypeFromMode(st.st_mode);
       }
+      if (is_upper && type == DT_REG) upper_files.push_back(out.size());
       seen.emplace(e.name, out.size());
       out.push_back(MergedEntry{std::move(e.name), type, inst.layer,
                                 stack.ReportedIno(inst.layer, e.ino), 0});
     }
-    // `.wh.NAME` deletes NAME from the layers below this one only.
-    for (auto& w : layer_whiteouts) seen.emplace(std::move(w), kHidden);
+    // `.wh.NAME` deletes NAME from the layers below this one only (and so
+    // ends the merge of an upper directory NAME above).
+    for (auto& w : layer_whiteouts) {
+      auto [it, inserted] = seen.emplace(std::move(w), kHidden);
+      if (!inserted && it->second != kHidden) settle(out[it->second]);
+    }
     // Lower layers never change: remember whether lookups must probe `.wh.NAME`.
     if (!is_upper)
       inst.oci_whiteouts.store(saw_wh_names ? DirInstance::kHasWhiteoutFiles
                                             : DirInstance::kNoWhiteoutFiles,
                                std::memory_order_relaxed);
+  }
+  // Before sorting: the indices above refer to the order of discovery.
+  const int top_fd = dirs.empty() ? -1 : dirs.front().fd.get();
+  for (size_t i : upper_files)
+    if (ino_t origin = OriginAt(top_fd, out[i].name.c_str())) out[i].ino = origin;
+  for (const LowerDir& d : upper_dirs) {
+    auto inst = OpenDirInstance(LayerStack::kUpper, top_fd, out[d.index].name.c_str());
+    if (inst.ok() && !inst->markers.opaque) out[d.index].ino = d.ino;
   }
   for (auto& e : out) {
     if (e.layer < 0) e.layer = -1 - e.layer;
@@ -91,14 +125,6 @@ Result<std::vector<MergedEntry>> ListMerged(const LayerStack& stack,
   // Keep offsets strictly increasing even for the rare hash collision.
   for (size_t i = 1; i < out.size(); ++i)
     if (out[i].offset <= out[i - 1].offset) out[i].offset = out[i - 1].offset + 1;
-  for (size_t i : maybe_copied) {
-    MergedEntry& e = out[i];
-    auto fd = sys::OpenAt(dirs.front().fd.get(), e.name.c_str(), O_PATH);
-    if (!fd.ok()) continue;
-    uint64_t origin = 0;
-    auto n = sys::GetXattrRaw(fd->get(), kOriginXattr, &origin, sizeof origin);
-    if (n.ok() && *n == sizeof origin) e.ino = static_cast<ino_t>(origin);
-  }
   return out;
 }
 

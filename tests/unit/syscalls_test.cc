@@ -1,0 +1,251 @@
+// Syscall wrappers: confinement of path walks (no "..", no absolute paths, no
+// symlinks), xattrs on O_PATH fds without following, directory reading.
+#include "fs/sys/syscalls.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/xattr.h>
+
+#include <algorithm>
+#include <map>
+#include <set>
+
+#include "tests/unit/layer_fixture.h"
+
+namespace strata::sys {
+namespace {
+
+using unittest::MakeDirs;
+using unittest::MakeSymlink;
+using unittest::WriteFile;
+
+class SyscallsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    WriteFile(P("root/a/b/file"), "content");
+    WriteFile(P("outside"), "secret");
+    root_ = UniqueFd(::open(P("root").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    ASSERT_TRUE(root_.valid());
+  }
+  std::string P(std::string_view rel) const { return dir_ / rel; }
+  UniqueFd OPath(const std::string& path) {
+    UniqueFd fd(::open(path.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
+    EXPECT_TRUE(fd.valid()) << path;
+    return fd;
+  }
+
+  unittest::TempDir dir_;
+  UniqueFd root_;
+};
+
+TEST_F(SyscallsTest, OpenBeneathOpensPathsInside) {
+  auto fd = OpenBeneath(root_.get(), "a/b/file", O_RDONLY);
+  ASSERT_TRUE(fd.ok()) << std::strerror(fd.error());
+  char buf[16];
+  EXPECT_EQ(::read(fd->get(), buf, sizeof buf), 7);
+  EXPECT_TRUE(OpenBeneath(root_.get(), "a/./b/../b/file", O_RDONLY).ok());
+}
+
+TEST_F(SyscallsTest, OpenBeneathRefusesToLeave) {
+  const std::string absolute = P("outside");
+  for (const char* p : {"../outside", "a/../../outside", "/etc/passwd", absolute.c_str()}) {
+    auto fd = OpenBeneath(root_.get(), p, O_RDONLY);
+    EXPECT_FALSE(fd.ok()) << p;
+    EXPECT_EQ(fd.error(), EXDEV) << p;
+  }
+}
+
+TEST_F(SyscallsTest, OpenBeneathRefusesSymlinks) {
+  MakeSymlink("/", P("root/etc"));
+  MakeSymlink("b", P("root/a/inner"));  // even one that stays inside
+  MakeSymlink("../outside", P("root/up"));
+  for (const char* p : {"etc/passwd", "a/inner/file", "up"}) {
+    auto fd = OpenBeneath(root_.get(), p, O_RDONLY);
+    EXPECT_FALSE(fd.ok()) << p;
+    EXPECT_EQ(fd.error(), ELOOP) << p;
+  }
+  // With O_PATH | O_NOFOLLOW the trailing link itself is returned.
+  auto fd = OpenBeneath(root_.get(), "a/inner", O_PATH | O_NOFOLLOW);
+  ASSERT_TRUE(fd.ok()) << std::strerror(fd.error());
+  auto st = StatFd(fd->get());
+  ASSERT_TRUE(st.ok());
+  EXPECT_TRUE(S_ISLNK(st->st_mode));
+}
+
+TEST_F(SyscallsTest, OpenBeneathCreates) {
+  auto fd = OpenBeneath(root_.get(), "a/new", O_WRONLY | O_CREAT | O_EXCL, 0640);
+  ASSERT_TRUE(fd.ok()) << std::strerror(fd.error());
+  // No permission beyond the requested ones (the umask may remove some).
+  EXPECT_EQ(unittest::Lstat(P("root/a/new")).st_mode & 0777 & ~0640u, 0u);
+}
+
+TEST_F(SyscallsTest, OpenAtNeverFollowsTheName) {
+  MakeSymlink("a/b/file", P("root/link"));
+  auto fd = OpenAt(root_.get(), "link", O_RDONLY);
+  EXPECT_FALSE(fd.ok());
+  EXPECT_EQ(fd.error(), ELOOP);
+  fd = OpenAt(root_.get(), "link", O_PATH);
+  ASSERT_TRUE(fd.ok());
+  EXPECT_TRUE(S_ISLNK(StatFd(fd->get())->st_mode));
+  EXPECT_EQ(*ReadLinkFd(fd->get()), "a/b/file");
+  EXPECT_TRUE(S_ISLNK(StatAt(root_.get(), "link")->st_mode));
+  EXPECT_FALSE(StatAt(root_.get(), "missing").ok());
+}
+
+TEST_F(SyscallsTest, ReadLinkFdLongTarget) {
+  std::string target(1000, 'x');
+  MakeSymlink(target, P("root/long"));
+  auto fd = OpenAt(root_.get(), "long", O_PATH);
+  ASSERT_TRUE(fd.ok());
+  EXPECT_EQ(*ReadLinkFd(fd->get()), target);
+}
+
+TEST_F(SyscallsTest, ReopenGivesRealAccess) {
+  auto path = OpenAt(root_.get(), "a", O_PATH);
+  ASSERT_TRUE(path.ok());
+  auto opath = OpenBeneath(root_.get(), "a/b/file", O_PATH);
+  ASSERT_TRUE(opath.ok());
+  auto rd = Reopen(opath->get(), O_RDONLY);
+  ASSERT_TRUE(rd.ok()) << std::strerror(rd.error());
+  char buf[16];
+  EXPECT_EQ(::read(rd->get(), buf, sizeof buf), 7);
+}
+
+TEST_F(SyscallsTest, XattrsOnOPathFdsOfFilesAndDirectories) {
+  for (const char* rel : {"root/a/b/file", "root/a"}) {
+    SCOPED_TRACE(rel);
+    UniqueFd fd = OPath(P(rel));
+    ASSERT_TRUE(SetXattr(fd.get(), "user.k", "v1", 0).ok());
+    EXPECT_EQ(*GetXattr(fd.get(), "user.k"), "v1");
+    EXPECT_EQ(*GetXattrSize(fd.get(), "user.k"), 2);
+    EXPECT_EQ(SetXattr(fd.get(), "user.k", "v2", XATTR_CREATE).error(), EEXIST);
+    EXPECT_EQ(SetXattr(fd.get(), "user.none", "v", XATTR_REPLACE).error(), ENODATA);
+    ASSERT_TRUE(SetXattr(fd.get(), "trusted.t", "", 0).ok());
+    EXPECT_EQ(*GetXattr(fd.get(), "trusted.t"), "");
+    auto names = ListXattrs(fd.get());
+    ASSERT_TRUE(names.ok());
+    std::set<std::string> set(names->begin(), names->end());
+    EXPECT_TRUE(set.count("user.k"));
+    EXPECT_TRUE(set.count("trusted.t"));
+    ASSERT_TRUE(RemoveXattr(fd.get(), "user.k").ok());
+    EXPECT_EQ(GetXattr(fd.get(), "user.k").error(), ENODATA);
+    EXPECT_EQ(RemoveXattr(fd.get(), "user.k").error(), ENODATA);
+    EXPECT_EQ(unittest::GetXattr(P(rel), "user.k"), std::nullopt);
+  }
+}
+
+TEST_F(SyscallsTest, XattrsOnASymlinkNeverFollowIt) {
+  unittest::SetXattr(P("root/a/b/file"), "trusted.target", "target's");
+  MakeSymlink("a/b/file", P("root/link"));
+  auto fd = OpenAt(root_.get(), "link", O_PATH);
+  ASSERT_TRUE(fd.ok());
+  // The link's own attributes, not its target's.
+  EXPECT_EQ(GetXattr(fd->get(), "trusted.target").error(), ENODATA);
+  ASSERT_TRUE(SetXattr(fd->get(), "trusted.link", "mine", 0).ok());
+  EXPECT_EQ(*GetXattr(fd->get(), "trusted.link"), "mine");
+  EXPECT_EQ(unittest::GetXattr(P("root/link"), "trusted.link"), "mine");
+  EXPECT_EQ(unittest::GetXattr(P("root/a/b/file"), "trusted.link"), std::nullopt);
+  auto names = ListXattrs(fd->get());
+  ASSERT_TRUE(names.ok());
+  EXPECT_EQ(std::count(names->begin(), names->end(), "trusted.target"), 0);
+  EXPECT_EQ(std::count(names->begin(), names->end(), "trusted.link"), 1);
+  // user.* is not allowed on symlinks; the error comes back, nothing follows.
+  EXPECT_FALSE(SetXattr(fd->get(), "user.x", "v", 0).ok());
+  EXPECT_EQ(unittest::GetXattr(P("root/a/b/file"), "user.x"), std::nullopt);
+  ASSERT_TRUE(RemoveXattr(fd->get(), "trusted.link").ok());
+  EXPECT_EQ(unittest::GetXattr(P("root/link"), "trusted.link"), std::nullopt);
+  EXPECT_EQ(unittest::GetXattr(P("root/a/b/file"), "trusted.target"), "target's");
+}
+
+TEST_F(SyscallsTest, RawXattrCallsReportSizes) {
+  unittest::SetXattr(P("root/a"), "user.long", std::string(100, 'z'));
+  UniqueFd fd = OPath(P("root/a"));
+  EXPECT_EQ(*GetXattrRaw(fd.get(), "user.long", nullptr, 0), 100);
+  char small[10];
+  EXPECT_EQ(GetXattrRaw(fd.get(), "user.long", small, sizeof small).error(), ERANGE);
+  auto list = ListXattrRaw(fd.get(), nullptr, 0);
+  ASSERT_TRUE(list.ok());
+  EXPECT_GE(*list, static_cast<ssize_t>(sizeof "user.long"));
+}
+
+TEST_F(SyscallsTest, ReadDirListsNamesTypesAndInodes) {
+  MakeDirs(P("root/d/sub"));
+  WriteFile(P("root/d/file"));
+  MakeSymlink("x", P("root/d/link"));
+  unittest::MakeFifo(P("root/d/fifo"));
+  unittest::MakeDeviceWhiteout(P("root/d/wh"));
+  UniqueFd d(::open(P("root/d").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  auto entries = ReadDir(d.get());
+  ASSERT_TRUE(entries.ok());
+  std::map<std::string, DirEntry> m;
+  for (auto& e : *entries) m.emplace(e.name, e);
+  EXPECT_EQ(m.size(), 5u);
+  EXPECT_FALSE(m.count("."));
+  EXPECT_FALSE(m.count(".."));
+  EXPECT_EQ(m["sub"].type, DT_DIR);
+  EXPECT_EQ(m["file"].type, DT_REG);
+  EXPECT_EQ(m["link"].type, DT_LNK);
+  EXPECT_EQ(m["fifo"].type, DT_FIFO);
+  EXPECT_EQ(m["wh"].type, DT_CHR);
+  for (auto& [name, e] : m) EXPECT_EQ(e.ino, unittest::Lstat(P("root/d/") + name).st_ino) << name;
+}
+
+TEST_F(SyscallsTest, ReadDirLargeDirectoryAndRepeatable) {
+  for (int i = 0; i < 1500; ++i)
+    WriteFile(P("root/big/a-fairly-long-file-name-to-fill-buffers-" + std::to_string(i)));
+  UniqueFd d(::open(P("root/big").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  auto first = ReadDir(d.get());
+  ASSERT_TRUE(first.ok());
+  EXPECT_EQ(first->size(), 1500u);
+  std::set<std::string> names;
+  for (auto& e : *first) names.insert(e.name);
+  EXPECT_EQ(names.size(), 1500u);
+  // The caller's fd offset is untouched: a second call sees everything again.
+  auto second = ReadDir(d.get());
+  ASSERT_TRUE(second.ok());
+  EXPECT_EQ(second->size(), 1500u);
+}
+
+TEST_F(SyscallsTest, ReadDirOfAnEmptyDirectory) {
+  MakeDirs(P("root/empty"));
+  UniqueFd d(::open(P("root/empty").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  auto entries = ReadDir(d.get());
+  ASSERT_TRUE(entries.ok());
+  EXPECT_TRUE(entries->empty());
+}
+
+TEST_F(SyscallsTest, RenameAt2Flags) {
+  WriteFile(P("root/x"), "x");
+  WriteFile(P("root/y"), "y");
+  EXPECT_EQ(RenameAt2(root_.get(), "x", root_.get(), "y", RENAME_NOREPLACE).error(), EEXIST);
+  ASSERT_TRUE(RenameAt2(root_.get(), "x", root_.get(), "y", RENAME_EXCHANGE).ok());
+  EXPECT_EQ(unittest::ReadFile(P("root/x")), "y");
+  EXPECT_EQ(unittest::ReadFile(P("root/y")), "x");
+  ASSERT_TRUE(RenameAt2(root_.get(), "x", root_.get(), "z", 0).ok());
+  EXPECT_FALSE(unittest::Exists(P("root/x")));
+}
+
+TEST_F(SyscallsTest, PwriteAll) {
+  WriteFile(P("root/w"));
+  UniqueFd fd(::open(P("root/w").c_str(), O_WRONLY | O_CLOEXEC));
+  std::string data(200000, 'q');
+  ASSERT_TRUE(PwriteAll(fd.get(), data.data(), data.size(), 10).ok());
+  std::string back = unittest::ReadFile(P("root/w"));
+  ASSERT_EQ(back.size(), 200010u);
+  EXPECT_EQ(back.substr(10), data);
+  EXPECT_EQ(back.substr(0, 10), std::string(10, '\0'));
+}
+
+TEST_F(SyscallsTest, IsPlainName) {
+  EXPECT_TRUE(IsPlainName("a"));
+  EXPECT_TRUE(IsPlainName("..."));
+  EXPECT_TRUE(IsPlainName(".hidden"));
+  for (std::string_view bad : {std::string_view(""), std::string_view("."), std::string_view(".."),
+                               std::string_view("a/b"), std::string_view("/"),
+                               std::string_view("a\0", 2)})
+    EXPECT_FALSE(IsPlainName(bad)) << "'" << bad << "'";
+}
+
+}  // namespace
+}  // namespace strata::sys

@@ -2,6 +2,12 @@
 #pragma once
 
 #include <xxhash.h>
+// On x86-64, Debian's libxxhash exports runtime-dispatched XXH3 (SSE2, AVX2 or
+// AVX-512, whichever the CPU has); the header maps the XXH3 names onto them.
+// Same hash values, about twice the speed of the SSE2 baseline build.
+#if defined(__x86_64__) && __has_include(<xxh_x86dispatch.h>)
+#include <xxh_x86dispatch.h>
+#endif
 
 #include <cstdint>
 #include <functional>

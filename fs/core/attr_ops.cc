@@ -16,8 +16,17 @@ Result<struct stat> UnionFs::SetAttr(const std::shared_ptr<Node>& node, const st
   if (config_.read_only) return Errno(EROFS);
   const bool truncating_to_zero = (valid & kSetSize) && attr.st_size == 0;
   if (valid & ~kSetCtime) STRATA_RETURN_IF_ERROR(CopyUp(node, !truncating_to_zero));
-  auto p = node->placement();
-  const int obj = p->object_fd();
+  // Work on the object itself (an fd), not on a name that could change.
+  UniqueFd holder;
+  int obj;
+  if (node->is_dir()) {
+    obj = node->placement()->dirs.front().fd.get();
+  } else {
+    auto opened = OpenObject(*node, O_PATH);
+    if (!opened.ok()) return Errno(opened.error());
+    holder = std::move(*opened);
+    obj = holder.get();
+  }
   const std::string proc = "/proc/self/fd/" + std::to_string(obj);
 
   if (valid & (kSetUid | kSetGid)) {
@@ -64,7 +73,9 @@ Result<struct stat> UnionFs::SetAttr(const std::shared_ptr<Node>& node, const st
     }
     if (r < 0) return Errno::Last();
   }
-  return GetAttr(*node);
+  auto st = sys::StatFd(obj);
+  if (!st.ok()) return Errno(st.error());
+  return Attr(*node, *node->placement(), *st);
 }
 
 }  // namespace strata

@@ -14,10 +14,9 @@ Result<UniqueFd> UnionFs::Open(const std::shared_ptr<Node>& node, int flags) {
     // O_TRUNC empties the file anyway: copy up without its data.
     STRATA_RETURN_IF_ERROR(CopyUp(node, !(flags & O_TRUNC)));
   }
-  auto p = node->placement();
   // The kernel handles O_CREAT/O_EXCL itself; O_NOCTTY etc. mean nothing here.
   int real = flags & ~(O_CREAT | O_EXCL | O_NOCTTY | O_NOFOLLOW);
-  return sys::Reopen(p->fd.get(), real);
+  return OpenObject(*node, real);
 }
 
 }  // namespace strata

@@ -57,16 +57,37 @@ Entry UnionFs::Intern(const std::shared_ptr<Node>& parent, std::string_view name
   const struct stat real = r.st;
   const ino_t ino = r.ino;
   auto node = table_->LookupOrInsert(key, [&](uint64_t id) {
-    auto p = std::make_shared<Placement>();
-    p->layer = r.layer;
-    p->fd = std::move(r.fd);
-    p->dirs = std::move(r.dirs);
-    auto n = std::make_unique<Node>(id, real.st_mode & S_IFMT, ino, std::move(p));
+    auto n = std::make_unique<Node>(id, real.st_mode & S_IFMT, ino,
+                                    PlacementOf(parent, name, std::move(r)));
     n->set_location(parent, std::string(name));
     return n;
   });
   auto p = node->placement();
   return Entry{node, Attr(*node, *p, real)};
+}
+
+std::shared_ptr<Placement> UnionFs::PlacementOf(const std::shared_ptr<Node>& parent,
+                                                std::string_view name, layer::Resolved&& r) {
+  auto p = std::make_shared<Placement>();
+  p->layer = r.layer;
+  p->dev = r.st.st_dev;
+  p->real_ino = r.st.st_ino;
+  p->dirs = std::move(r.dirs);
+  const bool upper = stack_.has_upper() && r.layer == layer::LayerStack::kUpper;
+  if (upper && !S_ISDIR(r.st.st_mode) && r.st.st_nlink > 1) {
+    // Several names: hold the inode itself (see Placement).
+    const std::string n(name);
+    for (const auto& d : parent->placement()->dirs) {
+      if (d.layer != r.layer) continue;
+      auto fd = sys::OpenAt(d.fd.get(), n.c_str(), O_PATH);
+      if (fd.ok()) {
+        auto st = sys::StatFd(fd->get());
+        if (st.ok() && st->st_ino == p->real_ino && st->st_dev == p->dev) p->fd = std::move(*fd);
+      }
+      break;
+    }
+  }
+  return p;
 }
 
 Result<Entry> UnionFs::LookupIn(const std::shared_ptr<Node>& dir, std::string_view name,
@@ -88,14 +109,22 @@ Result<Entry> UnionFs::Lookup(uint64_t parent, std::string_view name, int first_
 
 Result<struct stat> UnionFs::GetAttr(const Node& node) {
   auto p = node.placement();
-  auto st = sys::StatFd(p->object_fd());
+  auto st = StatObject(node);
   if (!st.ok()) return Errno(st.error());
   return Attr(node, *p, *st);
 }
 
+Result<struct stat> UnionFs::GetAttrFd(const Node& node, int fd) {
+  auto st = sys::StatFd(fd);
+  if (!st.ok()) return Errno(st.error());
+  return Attr(node, *node.placement(), *st);
+}
+
 Result<std::string> UnionFs::ReadLink(const Node& node) {
   if (!S_ISLNK(node.type())) return Errno(EINVAL);
-  return sys::ReadLinkFd(node.placement()->fd.get());
+  auto fd = OpenObject(node, O_PATH);
+  if (!fd.ok()) return Errno(fd.error());
+  return sys::ReadLinkFd(fd->get());
 }
 
 Result<std::shared_ptr<const Listing>> UnionFs::ReadDir(const std::shared_ptr<Node>& dir) {
@@ -164,7 +193,17 @@ Status UnionFs::CopyUpOne(const std::shared_ptr<Node>& node, bool with_data) {
   std::shared_ptr<const Placement> parent_placement;
   auto upper_parent = UpperDirFd(node->parent(), &parent_placement);
   if (!upper_parent.ok()) return Errno(upper_parent.error());
-  auto src_st = sys::StatFd(p->object_fd());
+  UniqueFd src_holder;
+  int src_fd;
+  if (node->is_dir()) {
+    src_fd = p->dirs.front().fd.get();
+  } else {
+    auto opened = OpenObject(*node, O_PATH);
+    if (!opened.ok()) return Errno(opened.error());
+    src_holder = std::move(*opened);
+    src_fd = src_holder.get();
+  }
+  auto src_st = sys::StatFd(src_fd);
   if (!src_st.ok()) return Errno(src_st.error());
   const std::string name = node->name();
 
@@ -172,7 +211,7 @@ Status UnionFs::CopyUpOne(const std::shared_ptr<Node>& node, bool with_data) {
   const int64_t bytes = (with_data || !S_ISREG(src_st->st_mode)) ? QuotaBytes(*src_st) : 0;
   STRATA_RETURN_IF_ERROR(quota_.Charge(bytes, 1));
   copyup::CopyUpRequest req;
-  req.src_fd = p->object_fd();
+  req.src_fd = src_fd;
   req.st = *src_st;
   req.upper_parent = *upper_parent;
   req.name = name.c_str();
@@ -188,6 +227,8 @@ Status UnionFs::CopyUpOne(const std::shared_ptr<Node>& node, bool with_data) {
 
   auto np = std::make_shared<Placement>();
   np->layer = layer::LayerStack::kUpper;
+  np->dev = done->st.st_dev;
+  np->real_ino = done->st.st_ino;
   if (node->is_dir()) {
     np->dirs.push_back(layer::DirInstance{layer::LayerStack::kUpper, std::move(done->fd), {}});
     for (const auto& d : p->dirs) {
@@ -195,8 +236,6 @@ Status UnionFs::CopyUpOne(const std::shared_ptr<Node>& node, bool with_data) {
       if (dup < 0) return Errno::Last();
       np->dirs.push_back(layer::DirInstance{d.layer, UniqueFd(dup), d.markers});
     }
-  } else {
-    np->fd = std::move(done->fd);
   }
   node->set_placement(std::move(np));
   table_->Rekey(node, NodeKey{done->st.st_dev, done->st.st_ino, 0});

@@ -83,6 +83,23 @@ class UnionFs {
   Result<Entry> Lookup(uint64_t parent, std::string_view name, int first_lower = -1);
   void Forget(uint64_t nodeid, uint64_t nlookup) { table_->Forget(nodeid, nlookup); }
   Result<struct stat> GetAttr(const Node& node);
+  // Attributes through an open file of the node (works after unlink too).
+  Result<struct stat> GetAttrFd(const Node& node, int fd);
+
+  // How to reach a node's object now (see Placement): a held fd, or its
+  // parent's instance and its name.
+  struct ObjectRef {
+    std::shared_ptr<const Placement> placement;
+    std::shared_ptr<const Placement> parent_placement;  // keeps `dirfd` open
+    int fd = -1;
+    int dirfd = -1;
+    std::string name;
+  };
+  Result<ObjectRef> Locate(const Node& node) const;
+  // lstat of the object; ESTALE when its name now holds another object.
+  Result<struct stat> StatObject(const Node& node) const;
+  // Opens the object (O_PATH, or real access flags), identity-checked.
+  Result<UniqueFd> OpenObject(const Node& node, int flags) const;
   Result<std::string> ReadLink(const Node& node);
 
   Result<Entry> MkNod(const Caller& c, uint64_t parent, std::string_view name, mode_t mode,
@@ -132,6 +149,8 @@ class UnionFs {
   Entry Intern(const std::shared_ptr<Node>& parent, std::string_view name,
                layer::Resolved&& r);
   struct stat Attr(const Node& node, const Placement& p, const struct stat& real) const;
+  std::shared_ptr<Placement> PlacementOf(const std::shared_ptr<Node>& parent, std::string_view name,
+                                         layer::Resolved&& r);
   Status CopyUpOne(const std::shared_ptr<Node>& node, bool with_data);
 
   // The upper instance fd of a directory node that is copied up.

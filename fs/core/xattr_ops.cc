@@ -1,5 +1,7 @@
 // UnionFs: extended attributes. Overlay-private names are invisible: never
 // listed, and neither readable nor settable through the mount.
+#include <fcntl.h>
+
 #include <cstring>
 
 #include "fs/core/union_fs.h"
@@ -20,20 +22,14 @@ bool Unsupported(int e) { return e == ENOSYS || e == EINVAL; }
 // unlinked object).
 template <typename Call, typename AtCall>
 static Result<ssize_t> OnObject(const UnionFs& fs, const Node& node, Call by_fd, AtCall by_name) {
-  auto p = node.placement();
-  if (!node.is_dir()) {
-    if (auto parent = node.parent()) {
-      auto pp = parent->placement();
-      for (const auto& d : pp->dirs) {
-        if (d.layer != p->layer) continue;
-        auto r = by_name(d.fd.get(), node.name().c_str());
-        if (r.ok() || !(Unsupported(r.error()) || r.error() == ENOENT)) return r;
-        break;
-      }
-    }
-  }
-  (void)fs;
-  return by_fd(p->object_fd());
+  auto ref = fs.Locate(node);
+  if (!ref.ok()) return Errno(ref.error());
+  if (ref->fd >= 0) return by_fd(ref->fd);
+  auto r = by_name(ref->dirfd, ref->name.c_str());
+  if (r.ok() || !Unsupported(r.error())) return r;
+  auto fd = fs.OpenObject(node, O_PATH);  // no getxattrat: the /proc route
+  if (!fd.ok()) return Errno(fd.error());
+  return by_fd(fd->get());
 }
 
 Result<ssize_t> UnionFs::GetXattr(const Node& node, const char* name, void* buf, size_t size) {
@@ -59,7 +55,11 @@ Result<ssize_t> UnionFs::GetXattr(const Node& node, const char* name, void* buf,
 Result<ssize_t> UnionFs::ListXattr(const Node& node, char* buf, size_t size) {
   if (config_.noxattrs) return Errno(ENOTSUP);
   if (node.xattrs() == Node::Xattrs::kNone) return ssize_t{0};
-  auto names = sys::ListXattrs(node.placement()->object_fd());
+  auto fd = node.is_dir() ? Result<UniqueFd>(UniqueFd(::fcntl(node.placement()->dirs.front().fd.get(),
+                                                              F_DUPFD_CLOEXEC, 0)))
+                          : OpenObject(node, O_PATH);
+  if (!fd.ok()) return Errno(fd.error());
+  auto names = sys::ListXattrs(fd->get());
   if (!names.ok()) return Errno(names.error());
   size_t need = 0;
   for (const auto& n : *names)
@@ -83,7 +83,9 @@ Status UnionFs::SetXattr(const std::shared_ptr<Node>& node, const char* name,
   if (config_.read_only) return Errno(EROFS);
   STRATA_RETURN_IF_ERROR(CopyUp(node));
   node->set_xattrs(Node::Xattrs::kUnknown);
-  return sys::SetXattr(node->placement()->object_fd(), name, value, flags);
+  auto fd = OpenObject(*node, O_PATH);
+  if (!fd.ok()) return Errno(fd.error());
+  return sys::SetXattr(fd->get(), name, value, flags);
 }
 
 Status UnionFs::RemoveXattr(const std::shared_ptr<Node>& node, const char* name) {
@@ -92,7 +94,9 @@ Status UnionFs::RemoveXattr(const std::shared_ptr<Node>& node, const char* name)
   if (config_.read_only) return Errno(EROFS);
   STRATA_RETURN_IF_ERROR(CopyUp(node));
   node->set_xattrs(Node::Xattrs::kUnknown);
-  return sys::RemoveXattr(node->placement()->object_fd(), name);
+  auto fd = OpenObject(*node, O_PATH);
+  if (!fd.ok()) return Errno(fd.error());
+  return sys::RemoveXattr(fd->get(), name);
 }
 
 }  // namespace strata

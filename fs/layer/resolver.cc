@@ -27,9 +27,14 @@ Result<Probe> ProbeName(const DirInstance& dir, const std::string& name, struct 
   return Probe::kPresent;
 }
 
-ino_t OriginIno(int fd) {
+ino_t OriginIno(int dirfd, const char* name) {
   uint64_t v = 0;
-  auto n = sys::GetXattrRaw(fd, kOriginXattr, &v, sizeof v);
+  auto n = sys::GetXattrAt(dirfd, name, kOriginXattr, &v, sizeof v);
+  if (!n.ok() && n.error() == ENOSYS) {
+    auto fd = sys::OpenAt(dirfd, name, O_PATH);
+    if (!fd.ok()) return 0;
+    n = sys::GetXattrRaw(fd->get(), kOriginXattr, &v, sizeof v);
+  }
   if (!n.ok() || *n != sizeof v) return 0;
   return static_cast<ino_t>(v);
 }
@@ -71,12 +76,9 @@ Result<std::optional<Resolved>> Resolve(const LayerStack& stack,
       out->layer = dir.layer;
       out->st = st;
       if (!S_ISDIR(st.st_mode)) {
-        auto fd = sys::OpenAt(dir.fd.get(), name.c_str(), O_PATH);
-        if (!fd.ok()) return Errno(fd.error());
-        out->fd = std::move(*fd);
         ino_t origin = 0;
         if (dir.layer == LayerStack::kUpper && stack.has_upper() && S_ISREG(st.st_mode))
-          origin = OriginIno(out->fd.get());
+          origin = OriginIno(dir.fd.get(), name.c_str());
         out->ino = origin ? origin : stack.ReportedIno(dir.layer, st.st_ino);
         return out;  // a non-directory hides everything below
       }

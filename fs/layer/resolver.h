@@ -48,8 +48,8 @@ struct DirInstance {
 struct Resolved {
   int layer = 0;      // the top layer providing the object
   struct stat st {};  // of that top instance
-  UniqueFd fd;        // O_PATH of the top instance (non-directories)
   // Directories: every instance that merges, top first (dirs.front() is the top).
+  // A non-directory is reached through its parent's instance in `layer`.
   std::vector<DirInstance> dirs;
   // The inode number the merged view reports (stable across copy-up).
   ino_t ino = 0;

@@ -29,13 +29,19 @@ namespace strata {
 
 // Where a node's object lives right now. Immutable once published; copy-up
 // publishes a new one, so readers take a snapshot without holding a lock.
+//
+// A directory holds an fd per instance (its children are looked up in them).
+// A non-directory holds no fd: it is reached as (its parent's instance in
+// `layer`, its name), checked against (dev, ino) so a replaced name is never
+// mistaken for it; that keeps the daemon's fd count to the directories it
+// knows. Only an upper file with several hard links holds an O_PATH fd, since
+// any of its names may go away while another remains.
 struct Placement {
   int layer = 0;  // top layer
-  UniqueFd fd;    // O_PATH of the top instance (non-directories)
+  dev_t dev = 0;  // identity of the top object
+  ino_t real_ino = 0;
+  UniqueFd fd;    // O_PATH, only for multi-link upper files (see above)
   std::vector<layer::DirInstance> dirs;  // directories: instances, top first
-
-  // The fd naming the top object, for stat/xattr calls.
-  int object_fd() const { return dirs.empty() ? fd.get() : dirs.front().fd.get(); }
   // True when the directory merges instances from several layers; the kernel
   // reports nlink 1 for those.
   bool merged() const { return dirs.size() > 1; }

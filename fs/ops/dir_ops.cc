@@ -129,7 +129,9 @@ void FsyncDir(fuse_req_t req, fuse_ino_t ino, int, fuse_file_info*) {
   if (!Fs(req).config().durable) return (void)fuse_reply_err(req, 0);
   auto node = Fs(req).Get(ino);
   if (!node) return (void)fuse_reply_err(req, ESTALE);
-  int rc = ::fsync(node->placement()->object_fd());
+  auto p = node->placement();
+  if (p->dirs.empty()) return (void)fuse_reply_err(req, ENOTDIR);
+  int rc = ::fsync(p->dirs.front().fd.get());
   fuse_reply_err(req, rc < 0 ? errno : 0);
 }
 

@@ -27,11 +27,13 @@ void ForgetMulti(fuse_req_t req, size_t count, fuse_forget_data* forgets) {
   fuse_reply_none(req);
 }
 
-void GetAttr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
+void GetAttr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   STRATA_TIME_OP(req, kGetattr);
   auto node = Fs(req).Get(ino);
   if (!node) return (void)fuse_reply_err(req, ESTALE);
-  auto st = Fs(req).GetAttr(*node);
+  // fstat() of an open file: ask the file itself (it may be unlinked).
+  auto st = (fi && fi->fh && !node->is_dir()) ? Fs(req).GetAttrFd(*node, Handle(fi)->Current())
+                                              : Fs(req).GetAttr(*node);
   if (!st.ok()) return (void)fuse_reply_err(req, st.error());
   ReplyAttr(req, *st);
 }

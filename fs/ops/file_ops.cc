@@ -32,7 +32,7 @@ void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   int flags = AdjustFlags(req, fi->flags);
   auto fd = Fs(req).Open(node, flags);
   if (!fd.ok()) return (void)fuse_reply_err(req, fd.error());
-  auto* fh = new FileHandle(node, std::move(*fd), flags);
+  auto* fh = new FileHandle(&Fs(req), node, std::move(*fd), flags);
   SetOpenFlags(req, fi, fh);
   Ctx(req).op_stats.open_files.fetch_add(1, std::memory_order_relaxed);
   if (fuse_reply_open(req, fi) != 0) {
@@ -47,7 +47,7 @@ void Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fu
   UniqueFd fd;
   auto e = Fs(req).Create(CallerOf(req), parent, name, mode, flags, &fd);
   if (!e.ok()) return (void)fuse_reply_err(req, e.error());
-  auto* fh = new FileHandle(e->node, std::move(fd), flags);
+  auto* fh = new FileHandle(&Fs(req), e->node, std::move(fd), flags);
   SetOpenFlags(req, fi, fh);
   Ctx(req).op_stats.open_files.fetch_add(1, std::memory_order_relaxed);
   fuse_entry_param p{};

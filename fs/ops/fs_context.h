@@ -46,8 +46,8 @@ inline Caller CallerOf(fuse_req_t req) {
 // copy once another open copies it up, so it never reads stale data.
 class FileHandle {
  public:
-  FileHandle(std::shared_ptr<Node> node, UniqueFd fd, int flags)
-      : node_(std::move(node)), flags_(flags), fd_(fd.get()), layer_(node_->layer()) {
+  FileHandle(UnionFs* fs, std::shared_ptr<Node> node, UniqueFd fd, int flags)
+      : fs_(fs), node_(std::move(node)), flags_(flags), fd_(fd.get()), layer_(node_->layer()) {
     fds_.push_back(std::move(fd));
   }
   const std::shared_ptr<Node>& node() const { return node_; }
@@ -62,6 +62,7 @@ class FileHandle {
  private:
   int Switch();
 
+  UnionFs* const fs_;
   const std::shared_ptr<Node> node_;
   const int flags_;
   std::mutex mu_;

@@ -43,8 +43,7 @@ int FileHandle::Switch() {
   std::lock_guard lock(mu_);
   const int now = node_->layer();
   if (layer_.load() != now) {
-    auto p = node_->placement();
-    auto fresh = sys::Reopen(p->fd.get(), flags_ & ~(O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY));
+    auto fresh = fs_->OpenObject(*node_, flags_ & ~(O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY | O_NOFOLLOW));
     if (fresh.ok()) {
       fd_.store(fresh->get(), std::memory_order_release);
       fds_.push_back(std::move(*fresh));

@@ -1,0 +1,67 @@
+// UnionFs: reaching a node's object — through a held fd, or as (parent
+// instance, name) checked against the object's identity.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "fs/core/union_fs.h"
+#include "fs/sys/syscalls.h"
+
+namespace strata {
+
+Result<UnionFs::ObjectRef> UnionFs::Locate(const Node& node) const {
+  ObjectRef ref;
+  ref.placement = node.placement();
+  const Placement& p = *ref.placement;
+  if (!p.dirs.empty()) {
+    ref.fd = p.dirs.front().fd.get();
+    return ref;
+  }
+  if (p.fd.valid()) {
+    ref.fd = p.fd.get();
+    return ref;
+  }
+  auto parent = node.parent();
+  if (!parent) return Errno(ESTALE);
+  ref.parent_placement = parent->placement();
+  for (const auto& d : ref.parent_placement->dirs) {
+    if (d.layer == p.layer) {
+      ref.dirfd = d.fd.get();
+      ref.name = node.name();
+      return ref;
+    }
+  }
+  return Errno(ESTALE);
+}
+
+Result<struct stat> UnionFs::StatObject(const Node& node) const {
+  auto ref = Locate(node);
+  if (!ref.ok()) return Errno(ref.error());
+  if (ref->fd >= 0) return sys::StatFd(ref->fd);
+  auto st = sys::StatAt(ref->dirfd, ref->name.c_str());
+  if (!st.ok()) return Errno(st.error() == ENOENT ? ESTALE : st.error());
+  if (st->st_ino != ref->placement->real_ino || st->st_dev != ref->placement->dev)
+    return Errno(ESTALE);
+  return st;
+}
+
+Result<UniqueFd> UnionFs::OpenObject(const Node& node, int flags) const {
+  auto ref = Locate(node);
+  if (!ref.ok()) return Errno(ref.error());
+  if (ref->fd >= 0) {
+    if (flags == O_PATH) {
+      int dup = ::fcntl(ref->fd, F_DUPFD_CLOEXEC, 0);
+      if (dup < 0) return Errno::Last();
+      return UniqueFd(dup);
+    }
+    return sys::Reopen(ref->fd, flags);
+  }
+  auto fd = sys::OpenAt(ref->dirfd, ref->name.c_str(), flags);
+  if (!fd.ok()) return Errno(fd.error() == ENOENT ? ESTALE : fd.error());
+  auto st = sys::StatFd(fd->get());
+  if (!st.ok()) return Errno(st.error());
+  if (st->st_ino != ref->placement->real_ino || st->st_dev != ref->placement->dev)
+    return Errno(ESTALE);
+  return std::move(*fd);
+}
+
+}  // namespace strata

@@ -477,8 +477,16 @@ report_workload() {
 
 # ------------------------------------------------------------------ memory ---
 
-declare -A mem_base mem_after mem_dropped mem_fail
+declare -A mem_base mem_after mem_dropped mem_fail mem_nodes_after mem_nodes_dropped
 mem_entries=0
+
+# stratafs' own count of live nodes (trusted.strata.stats of the mount root),
+# which tells forgotten inodes from memory the allocator keeps; "" elsewhere.
+live_nodes() {
+  [[ "$1" == stratafs ]] || return 0
+  getfattr --only-values -n trusted.strata.stats "$M" 2>/dev/null |
+    sed -n 's/.*"nodes":\([0-9]*\).*/\1/p'
+}
 
 # Daemon RSS before and after `find -ls` (a lookup of every entry) over a
 # mem_files-file lower, and after the kernel forgets the inodes.
@@ -489,6 +497,7 @@ measure_memory() {
   mem_base[$impl]=$(rss_kib "$daemon_pid")
   find "$M" -ls >/dev/null || mem_fail[$impl]="find failed"
   mem_after[$impl]=$(rss_kib "$daemon_pid")
+  mem_nodes_after[$impl]=$(live_nodes "$impl")
   drop_caches 2
   # FORGETs reach the daemon asynchronously: wait until RSS stops moving.
   prev=-1
@@ -499,6 +508,7 @@ measure_memory() {
     prev=$cur
   done
   mem_dropped[$impl]=$cur
+  mem_nodes_dropped[$impl]=$(live_nodes "$impl")
   unmount_impl
 }
 
@@ -568,12 +578,14 @@ has() { [[ ",$impls," == *",$1,"* ]]; }
     echo
     echo "Daemon memory, \`find -ls\` over $mem_entries entries then \`echo 2 > /proc/sys/vm/drop_caches\`:"
     echo
-    echo "| implementation | RSS before (KiB) | after find (KiB) | bytes per cached inode | after drop_caches (KiB) |"
-    echo "|---|---:|---:|---:|---:|"
+    echo "| implementation | RSS before (KiB) | after find (KiB) | bytes per cached inode | after drop_caches (KiB) | live nodes after find / after drop |"
+    echo "|---|---:|---:|---:|---:|---:|"
     for impl in "${fuse_impls[@]}"; do
-      if [[ -n "${mem_fail[$impl]:-}" ]]; then echo "| $impl | ${mem_fail[$impl]} | | | |"; continue; fi
+      if [[ -n "${mem_fail[$impl]:-}" ]]; then echo "| $impl | ${mem_fail[$impl]} | | | | |"; continue; fi
       per=$(awk -v a="${mem_base[$impl]}" -v b="${mem_after[$impl]}" -v n="$mem_entries" 'BEGIN { printf "%.0f", (b - a) * 1024 / n }')
-      echo "| $impl | ${mem_base[$impl]} | ${mem_after[$impl]} | $per | ${mem_dropped[$impl]} |"
+      nodes="${mem_nodes_after[$impl]:-}"
+      [[ -n "$nodes" ]] && nodes+=" / ${mem_nodes_dropped[$impl]:-?}"
+      echo "| $impl | ${mem_base[$impl]} | ${mem_after[$impl]} | $per | ${mem_dropped[$impl]} | ${nodes:-n/a} |"
     done
   fi
   echo

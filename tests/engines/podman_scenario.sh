@@ -106,7 +106,10 @@ pod rmi localhost/strata-eng/committed:1 localhost/strata-eng/scenario:1 localho
 end=$(date +%s.%N)
 awk -v a="$start" -v b="$end" 'BEGIN { printf "%.2f\n", b - a }' > "$answers/seconds"
 
-# Nothing may stay mounted once every container and image is gone.
+# Nothing may stay mounted once every container and image is gone. conmon
+# and podman's "container cleanup" exit asynchronously after `rm -f`: give
+# every process still naming this storage a bounded time to end first.
+for i in $(seq 1 300); do pgrep -f "$store" >/dev/null || break; sleep 0.1; done
 awk -v p="$store" 'index($5, p "/") == 1 { print $5 " " $0 }' /proc/self/mountinfo > "$answers/leftover-mounts.txt"
 pgrep -af "$store" > "$answers/leftover-daemons.txt"
 exit 0

@@ -25,7 +25,8 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// Runs argv to completion, output discarded; true on exit status 0.
+}  // namespace
+
 bool RunCommand(const std::vector<std::string>& argv) {
   pid_t pid = ::fork();
   if (pid < 0) return false;
@@ -46,6 +47,8 @@ bool RunCommand(const std::vector<std::string>& argv) {
   }
   return WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }
+
+namespace {
 
 // (mount point, fstype) of every mount of this namespace.
 std::vector<std::pair<std::string, std::string>> Mounts() {

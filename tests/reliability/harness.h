@@ -22,6 +22,9 @@ namespace strata::reltest {
 // Path of the daemon under test ($STRATAFS, set by meson).
 std::string StratafsPath();
 
+// Runs argv (PATH lookup), output discarded; true on exit status 0.
+bool RunCommand(const std::vector<std::string>& argv);
+
 // Reads an integer from the environment, `fallback` when unset or bad.
 long EnvLong(const char* name, long fallback);
 

@@ -5,6 +5,8 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <charconv>
 #include <cstring>
 
 #include "fs/sys/syscalls.h"
@@ -15,39 +17,79 @@ namespace {
 
 constexpr char kMagic[16] = {'s', 't', 'r', 'a', 't', 'a', '-', 'c', 'h', 'u', 'n', 'k', 'm', 'a', 'p', '\0'};
 // Byte offsets of the header fields (FORMAT.md has the same table).
-constexpr size_t kOffVersion = 16, kOffChunkSize = 20, kOffLowerSize = 24, kOffLowerIno = 32,
-                 kOffMtimeSec = 40, kOffMtimeNsec = 48, kOffChunkCount = 56,
-                 kOffLowerChunks = 64, kOffId = 72, kIdLen = 32, kOffPathLen = 104,
-                 kOffPath = 108;
-constexpr size_t kMaxRelpath = kHeaderSize - kOffPath;
+constexpr size_t kOffVersion = 16, kOffChunkCount = 24, kOffLowerChunks = 32, kOffId = 40,
+                 kIdLen = 32;
 
 void Put32(char* p, uint32_t v) { v = htole32(v); std::memcpy(p, &v, 4); }
 void Put64(char* p, uint64_t v) { v = htole64(v); std::memcpy(p, &v, 8); }
 uint32_t Get32(const char* p) { uint32_t v; std::memcpy(&v, p, 4); return le32toh(v); }
 uint64_t Get64(const char* p) { uint64_t v; std::memcpy(&v, p, 8); return le64toh(v); }
 
-Status PreadAll(int fd, void* buf, size_t size, off_t off) {
+// Reads up to `size` bytes; fewer only at end of file.
+Result<size_t> PreadUpTo(int fd, void* buf, size_t size, off_t off) {
   char* p = static_cast<char*>(buf);
-  while (size > 0) {
-    ssize_t n = ::pread(fd, p, size, off);
+  size_t got = 0;
+  while (got < size) {
+    ssize_t n = ::pread(fd, p + got, size - got, off + static_cast<off_t>(got));
     if (n < 0) {
       if (errno == EINTR) continue;
       return Errno::Last();
     }
-    if (n == 0) return Errno(EIO);  // truncated map file
-    p += n; size -= static_cast<size_t>(n); off += n;
+    if (n == 0) break;
+    got += static_cast<size_t>(n);
   }
-  return Status::Ok();
+  return got;
 }
 
-bool IsHexId(const std::string& id) {
+bool IsHexId(std::string_view id) {
   if (id.size() != kIdLen) return false;
   for (char c : id)
     if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
   return true;
 }
 
+std::vector<char> MakeHeader(const std::string& id, uint64_t chunk_count, uint64_t lower_chunks) {
+  std::vector<char> head(kHeaderSize, 0);
+  std::memcpy(head.data(), kMagic, sizeof kMagic);
+  Put32(&head[kOffVersion], kFormatVersion);
+  Put64(&head[kOffChunkCount], chunk_count);
+  Put64(&head[kOffLowerChunks], lower_chunks);
+  std::memcpy(&head[kOffId], id.data(), kIdLen);
+  return head;
+}
+
+// Next space-separated token of `s` from `*pos`, parsed as an integer.
+template <typename T>
+bool NextNumber(std::string_view s, size_t* pos, T* out) {
+  size_t end = s.find(' ', *pos);
+  if (end == std::string_view::npos) return false;
+  auto [ptr, ec] = std::from_chars(s.data() + *pos, s.data() + end, *out);
+  if (ec != std::errc() || ptr != s.data() + end) return false;
+  *pos = end + 1;
+  return true;
+}
+
 }  // namespace
+
+std::string ChunkedXattr::Encode() const {
+  return "v1 " + id + " " + std::to_string(chunk_size) + " " + std::to_string(lower_size) + " " +
+         std::to_string(lower_ino) + " " + std::to_string(lower_mtime_sec) + " " +
+         std::to_string(lower_mtime_nsec) + " " + lower_relpath;
+}
+
+Result<ChunkedXattr> ChunkedXattr::Decode(const std::string& value) {
+  std::string_view s = value;
+  ChunkedXattr x;
+  if (s.substr(0, 3) != "v1 " || s.size() < 3 + kIdLen + 1 || s[3 + kIdLen] != ' ') return Errno(EIO);
+  x.id = std::string(s.substr(3, kIdLen));
+  size_t pos = 3 + kIdLen + 1;
+  if (!IsHexId(x.id) || !NextNumber(s, &pos, &x.chunk_size) || !NextNumber(s, &pos, &x.lower_size) ||
+      !NextNumber(s, &pos, &x.lower_ino) || !NextNumber(s, &pos, &x.lower_mtime_sec) ||
+      !NextNumber(s, &pos, &x.lower_mtime_nsec) || x.chunk_size == 0 || pos >= s.size())
+    return Errno(EIO);
+  x.lower_relpath = std::string(s.substr(pos));
+  return x;
+}
 
 std::string MapFileName(const std::string& id) { return id + ".map"; }
 
@@ -71,85 +113,70 @@ Result<std::string> NewChunkedId() {
   return id;
 }
 
-std::string EncodeXattr(const std::string& id) { return "v1 " + id; }
-
-Result<std::string> DecodeXattr(const std::string& value) {
-  if (value.size() != 3 + kIdLen || value.compare(0, 3, "v1 ") != 0) return Errno(EIO);
-  std::string id = value.substr(3);
-  if (!IsHexId(id)) return Errno(EIO);
-  return id;
-}
-
 Result<UniqueFd> OpenStateDir(int workdir_fd, bool create, bool durable) {
   auto dir = sys::OpenAt(workdir_fd, kStateDirName, O_RDONLY | O_DIRECTORY);
   if (dir.ok() || dir.error() != ENOENT || !create) return dir;
   if (::mkdirat(workdir_fd, kStateDirName, 0700) < 0 && errno != EEXIST) return Errno::Last();
-  // The new entry must survive a crash before any map inside it can.
+  // Maps inside are synced with their own entries; this entry once, here.
   if (durable && ::fsync(workdir_fd) < 0) return Errno::Last();
   return sys::OpenAt(workdir_fd, kStateDirName, O_RDONLY | O_DIRECTORY);
 }
 
-Result<ChunkMapFile> ChunkMapFile::Create(int state_dir, const MapHeader& h, bool durable) {
-  if (!IsHexId(h.id) || h.lower_relpath.size() > kMaxRelpath) return Errno(ENAMETOOLONG);
-  const std::string name = MapFileName(h.id);
+Result<ChunkMapFile> ChunkMapFile::Create(int state_dir, const std::string& id,
+                                          uint64_t chunk_count, uint64_t lower_chunks) {
+  if (!IsHexId(id)) return Errno(EINVAL);
+  const std::string name = MapFileName(id);
   auto fd = sys::OpenAt(state_dir, name.c_str(), O_RDWR | O_CREAT | O_EXCL, 0600);
   if (!fd.ok()) return Errno(fd.error());
-
-  std::vector<char> head(kHeaderSize, 0);
-  std::memcpy(head.data(), kMagic, sizeof kMagic);
-  Put32(&head[kOffVersion], kFormatVersion);
-  Put32(&head[kOffChunkSize], h.chunk_size);
-  Put64(&head[kOffLowerSize], h.lower_size);
-  Put64(&head[kOffLowerIno], h.lower_ino);
-  Put64(&head[kOffMtimeSec], static_cast<uint64_t>(h.lower_mtime_sec));
-  Put64(&head[kOffMtimeNsec], static_cast<uint64_t>(h.lower_mtime_nsec));
-  Put64(&head[kOffChunkCount], h.chunk_count);
-  Put64(&head[kOffLowerChunks], h.lower_chunks);
-  std::memcpy(&head[kOffId], h.id.data(), kIdLen);
-  Put32(&head[kOffPathLen], static_cast<uint32_t>(h.lower_relpath.size()));
-  std::memcpy(&head[kOffPath], h.lower_relpath.data(), h.lower_relpath.size());
-
+  std::vector<char> head = MakeHeader(id, chunk_count, lower_chunks);
   Status st = sys::PwriteAll(fd->get(), head.data(), head.size(), 0);
   // The presence bytes start as a hole: zero means "missing".
-  if (st.ok() && ::ftruncate(fd->get(), static_cast<off_t>(kHeaderSize + h.chunk_count)) < 0)
+  if (st.ok() && ::ftruncate(fd->get(), static_cast<off_t>(kHeaderSize + chunk_count)) < 0)
     st = Errno::Last();
-  if (st.ok() && durable && (::fsync(fd->get()) < 0 || ::fsync(state_dir) < 0)) st = Errno::Last();
   if (!st.ok()) {
     ::unlinkat(state_dir, name.c_str(), 0);
     return Errno(st.error());
   }
-  return ChunkMapFile(std::move(*fd), h);
+  return ChunkMapFile(std::move(*fd));
 }
 
-Result<ChunkMapFile> ChunkMapFile::Open(int state_dir, const std::string& id,
-                                        std::vector<uint8_t>* present) {
+Result<std::optional<ChunkMapFile>> ChunkMapFile::Open(int state_dir, const std::string& id,
+                                                       uint64_t chunk_count,
+                                                       std::vector<uint8_t>* present,
+                                                       uint64_t* lower_chunks) {
+  present->assign(chunk_count, 0);
+  *lower_chunks = chunk_count;
   if (!IsHexId(id)) return Errno(EIO);
   auto fd = sys::OpenAt(state_dir, MapFileName(id).c_str(), O_RDWR);
-  if (!fd.ok()) return Errno(fd.error() == ENOENT ? EIO : fd.error());
-  std::vector<char> head(kHeaderSize);
-  STRATA_RETURN_IF_ERROR(PreadAll(fd->get(), head.data(), head.size(), 0));
-  if (std::memcmp(head.data(), kMagic, sizeof kMagic) != 0) return Errno(EIO);
-  if (Get32(&head[kOffVersion]) != kFormatVersion) return Errno(EIO);
-  MapHeader h;
-  h.id.assign(&head[kOffId], kIdLen);
-  if (h.id != id) return Errno(EIO);
-  h.chunk_size = Get32(&head[kOffChunkSize]);
-  h.lower_size = Get64(&head[kOffLowerSize]);
-  h.lower_ino = Get64(&head[kOffLowerIno]);
-  h.lower_mtime_sec = static_cast<int64_t>(Get64(&head[kOffMtimeSec]));
-  h.lower_mtime_nsec = static_cast<int64_t>(Get64(&head[kOffMtimeNsec]));
-  h.chunk_count = Get64(&head[kOffChunkCount]);
-  h.lower_chunks = Get64(&head[kOffLowerChunks]);
-  uint32_t path_len = Get32(&head[kOffPathLen]);
-  if (h.chunk_size == 0 || path_len > kMaxRelpath || h.lower_chunks > h.chunk_count ||
-      h.chunk_count != (h.lower_size + h.chunk_size - 1) / h.chunk_size)
-    return Errno(EIO);
-  h.lower_relpath.assign(&head[kOffPath], path_len);
-
-  present->assign(h.chunk_count, 0);
-  if (h.chunk_count > 0)
-    STRATA_RETURN_IF_ERROR(PreadAll(fd->get(), present->data(), present->size(), kHeaderSize));
-  return ChunkMapFile(std::move(*fd), std::move(h));
+  if (!fd.ok()) {
+    if (fd.error() == ENOENT) return std::optional<ChunkMapFile>();
+    return Errno(fd.error());
+  }
+  std::vector<char> head(kHeaderSize, 0);
+  auto got = PreadUpTo(fd->get(), head.data(), head.size(), 0);
+  if (!got.ok()) return Errno(got.error());
+  const bool blank = std::all_of(head.begin(), head.begin() + sizeof kMagic, [](char c) { return c == 0; });
+  if (blank) {
+    // Created, then a crash before the header reached the disk. Presence
+    // bytes that did are still right: each is written only after its data is
+    // durable. lower_chunks cannot have been lowered (that syncs the header).
+    std::vector<char> fresh = MakeHeader(id, chunk_count, chunk_count);
+    STRATA_RETURN_IF_ERROR(sys::PwriteAll(fd->get(), fresh.data(), fresh.size(), 0));
+  } else {
+    if (std::memcmp(head.data(), kMagic, sizeof kMagic) != 0 ||
+        Get32(&head[kOffVersion]) != kFormatVersion || Get64(&head[kOffChunkCount]) != chunk_count ||
+        std::memcmp(&head[kOffId], id.data(), kIdLen) != 0 ||
+        Get64(&head[kOffLowerChunks]) > chunk_count)
+      return Errno(EIO);
+    *lower_chunks = Get64(&head[kOffLowerChunks]);
+  }
+  if (chunk_count > 0) {
+    auto n = PreadUpTo(fd->get(), present->data(), present->size(), kHeaderSize);
+    if (!n.ok()) return Errno(n.error());
+    // A short map (crash before its ftruncate reached the disk): the rest is
+    // missing, as the zeros already say.
+  }
+  return std::optional<ChunkMapFile>(ChunkMapFile(std::move(*fd)));
 }
 
 Status ChunkMapFile::MarkPresent(uint64_t index) {
@@ -161,13 +188,15 @@ Status ChunkMapFile::SetLowerChunks(uint64_t lower_chunks) {
   // An aligned 8-byte write inside one sector: old or new value, never a mix.
   char buf[8];
   Put64(buf, lower_chunks);
-  STRATA_RETURN_IF_ERROR(sys::PwriteAll(fd_.get(), buf, sizeof buf, kOffLowerChunks));
-  header_.lower_chunks = lower_chunks;
-  return Status::Ok();
+  return sys::PwriteAll(fd_.get(), buf, sizeof buf, kOffLowerChunks);
 }
 
-Status ChunkMapFile::Sync() {
+Status ChunkMapFile::Sync(int state_dir) {
   if (::fdatasync(fd_.get()) < 0) return Errno::Last();
+  if (!entry_durable_) {
+    if (::fsync(state_dir) < 0) return Errno::Last();
+    entry_durable_ = true;
+  }
   return Status::Ok();
 }
 

@@ -1,16 +1,20 @@
-// ChunkMapFile: the persistent half of a chunked file's state, one file per
-// chunked upper inode in WORKDIR/strata-chunked/ (layout in FORMAT.md).
+// The persistent state of a chunked file (layout in FORMAT.md):
 //
-// It holds the origin (lower path + identity), the chunk size, how many chunks
-// may still come from the lower file, and one byte per chunk saying whether
-// the upper already holds that chunk. One byte per chunk (not one bit) so that
-// marking a chunk is a single-byte pwrite: it can never tear and never
-// read-modify-writes a neighbour that another thread is marking.
+//  - ChunkedXattr, the upper file's `user.strata.chunked` xattr: the origin
+//    (lower path + identity), the chunk size and the id naming the map. It is
+//    written once, at copy-up, and follows the inode through renames and
+//    hard links.
+//  - ChunkMapFile, WORKDIR/strata-chunked/<id>.map: how many chunks may still
+//    come from the lower file, and one byte per chunk saying whether the
+//    upper already holds it. Created on the first chunk copied, so copy-ups
+//    that never write data (chmod, chown, utimens) leave no map at all. One
+//    byte per chunk (not one bit) so that marking a chunk is a single-byte
+//    pwrite: it cannot tear, nor read-modify-write a neighbour another thread
+//    is marking.
 #pragma once
 
-#include <sys/stat.h>
-
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -24,54 +28,56 @@ inline constexpr const char* kStateDirName = "strata-chunked";
 inline constexpr uint32_t kFormatVersion = 1;
 inline constexpr size_t kHeaderSize = 4096;
 
-// The fixed fields of the header; every integer is little-endian on disk.
-struct MapHeader {
-  std::string id;  // 32 hex digits, also the map file's stem
+struct ChunkedXattr {
+  std::string id;  // 32 hex digits, the map file's stem
   uint32_t chunk_size = 0;
   uint64_t lower_size = 0;
   uint64_t lower_ino = 0;
   int64_t lower_mtime_sec = 0;
   int64_t lower_mtime_nsec = 0;
-  uint64_t chunk_count = 0;   // chunks of the lower file at copy-up: the map's length
-  uint64_t lower_chunks = 0;  // chunks [0, lower_chunks) may still read from the lower
   std::string lower_relpath;  // layer-relative path of the origin
+
+  uint64_t chunk_count() const { return (lower_size + chunk_size - 1) / chunk_size; }
+  // "v1 ID CHUNK_SIZE LOWER_SIZE LOWER_INO MTIME_SEC MTIME_NSEC RELPATH"
+  std::string Encode() const;
+  static Result<ChunkedXattr> Decode(const std::string& value);
 };
 
 class ChunkMapFile {
  public:
-  // Creates `<id>.map` in `state_dir` with every chunk missing.
-  static Result<ChunkMapFile> Create(int state_dir, const MapHeader& header, bool durable);
-  // Opens and validates `<id>.map`; `present` receives one byte per chunk.
-  static Result<ChunkMapFile> Open(int state_dir, const std::string& id,
-                                   std::vector<uint8_t>* present);
+  // Opens `<id>.map` if it exists (nullopt if not: no chunk was ever
+  // recorded); `present` receives one byte per chunk, `lower_chunks` the
+  // persisted count (chunk_count when the header never reached the disk).
+  static Result<std::optional<ChunkMapFile>> Open(int state_dir, const std::string& id,
+                                                  uint64_t chunk_count,
+                                                  std::vector<uint8_t>* present,
+                                                  uint64_t* lower_chunks);
+  // Creates `<id>.map` with every chunk missing. Not synced (see Sync).
+  static Result<ChunkMapFile> Create(int state_dir, const std::string& id, uint64_t chunk_count,
+                                     uint64_t lower_chunks);
 
-  const MapHeader& header() const { return header_; }
-  int fd() const { return fd_.get(); }
-
-  // Marks chunk `index` present (one byte). Not synced: see Sync().
+  // Marks chunk `index` present (one byte). Not synced.
   Status MarkPresent(uint64_t index);
-  // Persists a smaller lower_chunks (after a shrinking truncate).
+  // Persists a smaller lower_chunks (after a shrinking truncate). Not synced.
   Status SetLowerChunks(uint64_t lower_chunks);
-  Status Sync();
+  // Makes the map durable; the first time also its directory entry.
+  Status Sync(int state_dir);
 
  private:
-  ChunkMapFile(UniqueFd fd, MapHeader header) : fd_(std::move(fd)), header_(std::move(header)) {}
+  explicit ChunkMapFile(UniqueFd fd) : fd_(std::move(fd)) {}
 
   UniqueFd fd_;
-  MapHeader header_;
+  bool entry_durable_ = false;  // its name in state_dir known to be on disk
 };
 
 // `<id>.map`, the map file's name for an id.
 std::string MapFileName(const std::string& id);
 
-// Opens (creating it if asked) WORKDIR/strata-chunked.
+// Opens (creating it if asked: durably, once per work directory)
+// WORKDIR/strata-chunked.
 Result<UniqueFd> OpenStateDir(int workdir_fd, bool create, bool durable);
 
 // A fresh random 128-bit id as 32 lowercase hex digits.
 Result<std::string> NewChunkedId();
-
-// The upper file's xattr value names its map: "v1 <id>".
-std::string EncodeXattr(const std::string& id);
-Result<std::string> DecodeXattr(const std::string& value);
 
 }  // namespace strata::chunked

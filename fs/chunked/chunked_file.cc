@@ -31,14 +31,14 @@ Status PreadFull(int fd, char* buf, size_t size, off_t off, size_t* got) {
   return Status::Ok();
 }
 
-bool SameOrigin(const struct stat& st, const MapHeader& h) {
+bool SameOrigin(const struct stat& st, const ChunkedXattr& h) {
   return S_ISREG(st.st_mode) && static_cast<uint64_t>(st.st_size) == h.lower_size &&
          st.st_ino == h.lower_ino && st.st_mtim.tv_sec == h.lower_mtime_sec &&
          st.st_mtim.tv_nsec == h.lower_mtime_nsec;
 }
 
 // The first lower layer holding the origin with its recorded identity.
-Result<UniqueFd> FindOrigin(std::span<const int> lower_roots, const MapHeader& h) {
+Result<UniqueFd> FindOrigin(std::span<const int> lower_roots, const ChunkedXattr& h) {
   bool seen = false;
   for (int root : lower_roots) {
     // O_NONBLOCK: a fifo put where the file was must not hang the daemon.
@@ -56,14 +56,16 @@ Result<UniqueFd> FindOrigin(std::span<const int> lower_roots, const MapHeader& h
 
 }  // namespace
 
-ChunkedFile::ChunkedFile(UniqueFd upper, UniqueFd lower, UniqueFd state_dir, ChunkMapFile map,
-                         std::vector<uint8_t> present, bool durable)
+ChunkedFile::ChunkedFile(UniqueFd upper, UniqueFd lower, UniqueFd state_dir, ChunkedXattr origin,
+                         std::optional<ChunkMapFile> map, std::vector<uint8_t> present,
+                         bool durable)
     : upper_(std::move(upper)),
       lower_(std::move(lower)),
       state_dir_(std::move(state_dir)),
-      chunk_size_(map.header().chunk_size),
-      lower_size_(map.header().lower_size),
+      chunk_size_(origin.chunk_size),
+      lower_size_(origin.lower_size),
       durable_(durable),
+      origin_(std::move(origin)),
       map_(std::move(map)),
       present_(new std::atomic<uint8_t>[present.size()]),
       chunk_count_(present.size()),
@@ -79,31 +81,29 @@ Result<std::shared_ptr<ChunkedFile>> ChunkedFile::Open(int upper_fd,
                                                        int workdir_fd, bool durable) {
   auto value = sys::GetXattr(upper_fd, kChunkedXattr);
   if (!value.ok()) return Errno(value.error() == ENOTSUP ? ENODATA : value.error());
-  auto id = DecodeXattr(*value);
-  if (!id.ok()) return Errno(id.error());
+  auto origin = ChunkedXattr::Decode(*value);
+  if (!origin.ok()) return Errno(origin.error());
   if (workdir_fd < 0) return Errno(EINVAL);
-  auto state_dir = OpenStateDir(workdir_fd, /*create=*/false, durable);
-  if (!state_dir.ok()) return Errno(state_dir.error() == ENOENT ? EIO : state_dir.error());
+  auto state_dir = OpenStateDir(workdir_fd, /*create=*/true, durable);
+  if (!state_dir.ok()) return Errno(state_dir.error());
   std::vector<uint8_t> present;
-  auto map = ChunkMapFile::Open(state_dir->get(), *id, &present);
+  uint64_t stored_lower_chunks = 0;
+  auto map = ChunkMapFile::Open(state_dir->get(), origin->id, origin->chunk_count(), &present,
+                                &stored_lower_chunks);
   if (!map.ok()) {
-    spdlog::error("chunked file {}: map in {}/ unreadable: {}", *id, kStateDirName,
+    spdlog::error("chunked file {}: map in {}/ unreadable: {}", origin->id, kStateDirName,
                   std::strerror(map.error()));
     return Errno(map.error());
   }
   auto st = sys::StatFd(upper_fd);
   if (!st.ok()) return Errno(st.error());
-  const MapHeader& h = map->header();
+  const ChunkedXattr& h = *origin;
 
   // A crash between a shrinking ftruncate and the map update leaves a larger
-  // lower_chunks than the file: the size is the truth, and is made durable
-  // before a later extend could expose lower data again.
-  uint64_t lower_chunks =
-      std::min<uint64_t>(h.lower_chunks, CeilDiv(static_cast<uint64_t>(st->st_size), h.chunk_size));
-  if (lower_chunks < h.lower_chunks) {
-    STRATA_RETURN_IF_ERROR(map->SetLowerChunks(lower_chunks));
-    if (durable) STRATA_RETURN_IF_ERROR(map->Sync());
-  }
+  // lower_chunks than the file: the size is the truth (made durable below,
+  // before a later extend could expose lower data again).
+  uint64_t lower_chunks = std::min<uint64_t>(
+      stored_lower_chunks, CeilDiv(static_cast<uint64_t>(st->st_size), h.chunk_size));
   uint64_t missing = 0;
   for (uint64_t i = 0; i < lower_chunks; ++i) missing += present[i] == 0;
 
@@ -117,10 +117,12 @@ Result<std::shared_ptr<ChunkedFile>> ChunkedFile::Open(int upper_fd,
   if (!upper.valid()) return Errno::Last();
 
   std::shared_ptr<ChunkedFile> file(new ChunkedFile(std::move(upper), std::move(lower),
-                                                    std::move(*state_dir), std::move(*map),
-                                                    std::move(present), durable));
+                                                    std::move(*state_dir), std::move(*origin),
+                                                    std::move(*map), std::move(present), durable));
   file->lower_chunks_.store(lower_chunks);
   file->missing_.store(missing);
+  if (lower_chunks < stored_lower_chunks && missing > 0)
+    STRATA_RETURN_IF_ERROR(file->SetLowerChunksDurably(lower_chunks));
   if (missing == 0) STRATA_RETURN_IF_ERROR(file->FinishIfComplete());
   return file;
 }
@@ -145,9 +147,32 @@ Status ChunkedFile::FillChunk(uint64_t chunk) {
   return CopyLowerRange(lower_.get(), upper_.get(), begin, copy_end);
 }
 
+Result<ChunkMapFile*> ChunkedFile::MapLocked() {
+  if (!map_) {
+    auto map = ChunkMapFile::Create(state_dir_.get(), origin_.id, chunk_count_, lower_chunks_.load());
+    if (!map.ok()) return Errno(map.error());
+    map_.emplace(std::move(*map));
+  }
+  return &*map_;
+}
+
+Status ChunkedFile::SetLowerChunksDurably(uint64_t lower_chunks) {
+  std::lock_guard lock(map_mu_);
+  auto map = MapLocked();
+  if (!map.ok()) return Errno(map.error());
+  STRATA_RETURN_IF_ERROR((*map)->SetLowerChunks(lower_chunks));
+  if (durable_) return (*map)->Sync(state_dir_.get());
+  map_dirty_.store(true);
+  return Status::Ok();
+}
+
 Status ChunkedFile::MarkPresent(const std::vector<uint64_t>& chunks) {
+  std::unique_lock map_lock(map_mu_);
+  auto map = MapLocked();
+  if (!map.ok()) return Errno(map.error());
+  map_lock.unlock();  // created once, never replaced: its fd is safe to use unlocked
   for (uint64_t c : chunks) {
-    STRATA_RETURN_IF_ERROR(map_.MarkPresent(c));
+    STRATA_RETURN_IF_ERROR((*map)->MarkPresent(c));
     map_dirty_.store(true);
     // Only the 0 -> 1 transition counts, and only below lower_chunks_, which
     // cannot move while the caller holds resize_mu_.
@@ -171,22 +196,44 @@ Result<size_t> ChunkedFile::Read(char* buf, size_t size, off_t off) {
   for (uint64_t c = first; c <= last; ++c)
     if (IsMissing(c)) missing.push_back(c);
 
-  size_t got = 0;  // the upper has the file's size: it bounds the read
-  STRATA_RETURN_IF_ERROR(PreadFull(upper_.get(), buf, size, off, &got));
-  const off_t read_end = off + static_cast<off_t>(got);
-  for (uint64_t c : missing) {
-    auto [begin, end] = ChunkRange(c);
-    off_t a = std::max(begin, off), z = std::min(end, read_end);
-    if (a >= z) continue;
-    char* dst = buf + (a - off);
-    size_t lower_got = 0;
-    off_t lower_end = std::min<off_t>(z, static_cast<off_t>(lower_size_));
-    if (a < lower_end)
-      STRATA_RETURN_IF_ERROR(
-          PreadFull(lower_.get(), dst, static_cast<size_t>(lower_end - a), a, &lower_got));
-    std::memset(dst + lower_got, 0, static_cast<size_t>(z - a) - lower_got);
+  if (missing.empty()) {  // all in the upper: one pread, as for a plain file
+    size_t got = 0;
+    STRATA_RETURN_IF_ERROR(PreadFull(upper_.get(), buf, size, off, &got));
+    return got;
   }
-  return got;
+  struct stat st;
+  if (::fstat(upper_.get(), &st) < 0) return Errno::Last();
+  const off_t end = std::min<off_t>(off + static_cast<off_t>(size), st.st_size);
+  if (off >= end) return size_t{0};
+  // Runs of present chunks come from the upper, missing chunks from the
+  // lower (zeros past its end); the upper's holes are never read for them.
+  off_t pos = off;
+  size_t next_missing = 0;
+  while (pos < end) {
+    const uint64_t c = static_cast<uint64_t>(pos) / chunk_size_;
+    const bool from_lower = next_missing < missing.size() && missing[next_missing] == c;
+    off_t run_end = end;
+    if (from_lower) {
+      run_end = std::min(end, ChunkRange(c).second);
+      ++next_missing;
+    } else if (next_missing < missing.size()) {
+      run_end = std::min(end, ChunkRange(missing[next_missing]).first);
+    }
+    char* dst = buf + (pos - off);
+    const size_t want = static_cast<size_t>(run_end - pos);
+    size_t got = 0;
+    if (from_lower) {
+      off_t lower_end = std::min<off_t>(run_end, static_cast<off_t>(lower_size_));
+      if (pos < lower_end)
+        STRATA_RETURN_IF_ERROR(
+            PreadFull(lower_.get(), dst, static_cast<size_t>(lower_end - pos), pos, &got));
+    } else {
+      STRATA_RETURN_IF_ERROR(PreadFull(upper_.get(), dst, want, pos, &got));
+    }
+    std::memset(dst + got, 0, want - got);
+    pos = run_end;
+  }
+  return static_cast<size_t>(end - off);
 }
 
 Result<size_t> ChunkedFile::Write(const char* buf, size_t size, off_t off) {
@@ -253,8 +300,7 @@ Status ChunkedFile::Truncate(off_t size) {
     // The smaller size is durable before the map says so (Open trusts the
     // size anyway), and the map is durable before a later extend can be.
     if (durable_ && ::fdatasync(upper_.get()) < 0) return Errno::Last();
-    STRATA_RETURN_IF_ERROR(map_.SetLowerChunks(lower_chunks));
-    if (durable_) STRATA_RETURN_IF_ERROR(map_.Sync());
+    STRATA_RETURN_IF_ERROR(SetLowerChunksDurably(lower_chunks));
     lower_chunks_.store(lower_chunks);
     uint64_t missing = 0;
     for (uint64_t i = 0; i < lower_chunks; ++i) missing += present_[i].load() == 0;
@@ -298,7 +344,8 @@ Status ChunkedFile::Fsync(bool datasync) {
   if ((datasync ? ::fdatasync(upper_.get()) : ::fsync(upper_.get())) < 0) return Errno::Last();
   // Map bytes only ever name data that is already durable: sync them after.
   if (!finished_.load() && map_dirty_.exchange(false)) {
-    Status st = map_.Sync();
+    std::lock_guard map_lock(map_mu_);
+    Status st = map_ ? map_->Sync(state_dir_.get()) : Status::Ok();
     if (!st.ok()) map_dirty_.store(true);
     return st;
   }
@@ -378,8 +425,8 @@ Status ChunkedFile::FinishLocked() {
   Status st = sys::RemoveXattr(upper_.get(), kChunkedXattr);
   if (!st.ok() && st.error() != ENODATA) return st;
   if (durable_ && ::fsync(upper_.get()) < 0) return Errno::Last();
-  if (::unlinkat(state_dir_.get(), MapFileName(map_.header().id).c_str(), 0) < 0 && errno != ENOENT)
-    spdlog::warn("chunked file {}: cannot remove its map: {}", map_.header().id, std::strerror(errno));
+  if (::unlinkat(state_dir_.get(), MapFileName(origin_.id).c_str(), 0) < 0 && errno != ENOENT)
+    spdlog::warn("chunked file {}: cannot remove its map: {}", origin_.id, std::strerror(errno));
   lower_chunks_.store(0);
   missing_.store(0);
   finished_.store(true);

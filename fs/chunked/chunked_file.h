@@ -25,6 +25,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <shared_mutex>
 #include <span>
 #include <string>
@@ -52,11 +53,12 @@ struct ChunkedOrigin {
 bool ValidChunkSize(uint64_t chunk_size);
 
 // Called by copy-up on the temporary upper file (open O_RDWR, empty) before
-// it is renamed into place: writes the map file, sizes the upper file, sets
-// the xattr. With `durable`, the map is on disk before the xattr names it. A
-// lower of size 0 needs no chunks: the file is left plain.
-Status InitChunkedCopy(int tmp_fd, int workdir_fd, const struct stat& lower_st,
-                       const ChunkedOrigin& origin, uint32_t chunk_size, bool durable = true);
+// it is renamed into place: sizes it (no data) and sets the xattr recording
+// the origin. Copies no data and creates no map (the first chunk written
+// does). A lower of size 0 needs no chunks: the file is left plain. On error
+// (e.g. E2BIG: a path too long for the xattr space) fall back to a full copy.
+Status InitChunkedCopy(int tmp_fd, const struct stat& lower_st, const ChunkedOrigin& origin,
+                       uint32_t chunk_size);
 
 // Does this upper file (any fd, O_PATH included) still have missing chunks?
 // False for anything but a regular file.
@@ -96,8 +98,12 @@ class ChunkedFile {
   uint32_t chunk_size() const { return chunk_size_; }
 
  private:
-  ChunkedFile(UniqueFd upper, UniqueFd lower, UniqueFd state_dir, ChunkMapFile map,
-              std::vector<uint8_t> present, bool durable);
+  ChunkedFile(UniqueFd upper, UniqueFd lower, UniqueFd state_dir, ChunkedXattr origin,
+              std::optional<ChunkMapFile> map, std::vector<uint8_t> present, bool durable);
+
+  // The map file, created on first use. Requires map_mu_.
+  Result<ChunkMapFile*> MapLocked();
+  Status SetLowerChunksDurably(uint64_t lower_chunks);
 
   bool IsMissing(uint64_t chunk) const;
   std::mutex& StripeFor(uint64_t chunk) { return fill_mu_[chunk % kStripes]; }
@@ -119,11 +125,12 @@ class ChunkedFile {
   const bool durable_;
 
   // Lock order: resize_mu_ (shared for I/O, exclusive for truncate/fallocate/
-  // finish), then fill_mu_ stripes in ascending index order.
+  // finish), then fill_mu_ stripes in ascending index order, then map_mu_.
   mutable std::shared_mutex resize_mu_;
   std::mutex fill_mu_[kStripes];
-  // Header changes under exclusive resize_mu_; presence bytes under a stripe.
-  ChunkMapFile map_;
+  const ChunkedXattr origin_;
+  std::mutex map_mu_;  // innermost: held only around map file calls
+  std::optional<ChunkMapFile> map_ GUARDED_BY(map_mu_);
   // present_[i] != 0: chunk i reads from the upper. Chunks >= lower_chunks_
   // always do. Set under chunk i's stripe, cleared never.
   std::unique_ptr<std::atomic<uint8_t>[]> present_;

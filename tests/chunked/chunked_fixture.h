@@ -69,11 +69,11 @@ class ChunkedFixture : public ::testing::Test {
   // Creates upper/`name` as a chunked copy of lower0/`relpath` (written from
   // `data`), returns it open O_RDWR.
   UniqueFd MakeChunkedCopy(const std::string& name, const std::string& relpath,
-                           const std::string& data, uint32_t chunk_size, bool durable = true) {
+                           const std::string& data, uint32_t chunk_size) {
     struct stat st = MakeLower(lower0_.get(), relpath, data);
     UniqueFd fd(::openat(upper_dir_.get(), name.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
     EXPECT_TRUE(fd.valid());
-    Status s = InitChunkedCopy(fd.get(), work_.get(), st, ChunkedOrigin{relpath}, chunk_size, durable);
+    Status s = InitChunkedCopy(fd.get(), st, ChunkedOrigin{relpath}, chunk_size);
     EXPECT_TRUE(s.ok()) << strerror(s.error());
     return fd;
   }

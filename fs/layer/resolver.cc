@@ -115,6 +115,8 @@ Result<std::optional<Resolved>> Resolve(const LayerStack& stack,
 
 Result<bool> LowerHasName(const LayerStack& stack, std::span<const DirInstance> parent,
                           std::string_view name_view) {
+  if (!sys::IsPlainName(name_view)) return Errno(EINVAL);
+  if (IsWhiteoutFileName(name_view)) return false;  // layer metadata, never a name
   std::string name(name_view);
   for (const DirInstance& dir : parent) {
     if (stack.has_upper() && dir.layer == LayerStack::kUpper) continue;

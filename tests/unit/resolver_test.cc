@@ -387,6 +387,27 @@ TEST_F(ResolverTest, LowerHasName) {
   EXPECT_FALSE(has("absent"));
 }
 
+TEST_F(ResolverTest, LowerHasNameRejectsHostileAndMetadataNames) {
+  MakeDirs(Lower(0, "a/b"));
+  WriteFile(Lower(0, ".wh.x"));
+  WriteFile(Lower(0, "d/.wh..wh..opq"));
+  OpenStack();
+  auto root = RootDirs();
+  for (std::string_view name : {std::string_view(".."), std::string_view("."), std::string_view(""),
+                                std::string_view("a/b"), std::string_view("a\0b", 3)}) {
+    auto r = LowerHasName(stack(), root, name);
+    EXPECT_EQ(r.error(), EINVAL) << "'" << name << "'";
+  }
+  // Layer metadata is not a name of the merged view.
+  auto r = LowerHasName(stack(), root, ".wh.x");
+  ASSERT_TRUE(r.ok());
+  EXPECT_FALSE(*r);
+  auto d = DirsAt("d");
+  r = LowerHasName(stack(), d, ".wh..wh..opq");
+  ASSERT_TRUE(r.ok());
+  EXPECT_FALSE(*r);
+}
+
 TEST_F(ResolverTest, LowerHasNameRespectsTheOpaqueCut) {
   MakeDirs(Upper("d"));
   MakeDirs(Lower(0, "d"));

@@ -25,6 +25,10 @@ export PATH="$T/bin:$PATH"
 mount -t fuse.stratafs stratafs "$T/mnt" -o "lowerdir=$base,upperdir=$T/upper,workdir=$T/work" || eng_fail "mount"
 mount --bind /proc "$T/mnt/proc" && mount --bind /dev "$T/mnt/dev" || eng_fail "bind mounts"
 cp /etc/resolv.conf "$T/mnt/etc/resolv.conf"
+# dpkg alone first: reinstall base packages from debootstrap's own cache
+# (replaces lower files in place), then check dpkg's database.
+chroot "$T/mnt" sh -c 'dpkg -i /var/cache/apt/archives/dash_*.deb /var/cache/apt/archives/coreutils_*.deb' >/dev/null || eng_fail "dpkg -i in the chroot"
+chroot "$T/mnt" dpkg --audit || eng_fail "dpkg database inconsistent after dpkg -i"
 time chroot "$T/mnt" apt-get update -qq || eng_fail "apt-get update in the chroot"
 time chroot "$T/mnt" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends busybox >/dev/null || eng_fail "apt-get install"
 chroot "$T/mnt" dpkg -s busybox | grep -q '^Status: install ok installed' || eng_fail "dpkg does not list busybox"

@@ -18,6 +18,12 @@ done
 
 store="$work/$label"
 mkdir -p "$store"/{root,run,tmp} "$answers" || fail "mkdir"
+if [ -n "$mount_program" ]; then
+  # Record how containers-storage calls the mount program (answers/calls.txt).
+  printf '#!/bin/sh\necho "$*" >> "%s"\nexec "%s" "$@"\n' "$answers/calls.txt" "$mount_program" > "$store/mount-program"
+  chmod 755 "$store/mount-program"
+  mount_program=$store/mount-program
+fi
 {
   echo '[storage]'
   echo 'driver = "overlay"'

@@ -84,6 +84,10 @@ else
 fi
 check "podman diff" "$ENG_TMP/diff-expected" "$ENG_TMP/s-diff"
 
+# containers-storage really ran stratafs, in the form DESIGN.md §1 names.
+grep -q ',,volatile ' "$s/calls.txt" || { echo "no ',,volatile' mount in $s/calls.txt" >&2; failures=$((failures + 1)); }
+echo "containers-storage ran the mount program $(wc -l < "$s/calls.txt") times"
+
 # No mount and no daemon may outlive the containers and images.
 for a in "$k" "$s"; do
   [ -s "$a/leftover-mounts.txt" ] && { cat "$a/leftover-mounts.txt" >&2; failures=$((failures + 1)); echo "MOUNTS LEFT BEHIND ($a)" >&2; }

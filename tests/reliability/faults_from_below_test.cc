@@ -85,7 +85,8 @@ class FaultsFromBelow : public ::testing::Test {
 };
 
 TEST_F(FaultsFromBelow, FullUpperGivesEnospcAndKeepsTheOldState) {
-  const std::string big = Pattern(1, 24 << 20), small = Pattern(2, 4096);
+  const std::string big = Pattern(1, 24 << 20), small = Pattern(2, 4096), medium = Pattern(4, 3 << 20);
+  ASSERT_TRUE(WriteFile(l2_ + "/medium", medium, 0644));
   ASSERT_TRUE(WriteFile(l2_ + "/big", big, 0644));
   ASSERT_TRUE(WriteFile(l2_ + "/small", small, 0644));
   const std::string fs = dir_.Sub("fs");
@@ -113,22 +114,35 @@ TEST_F(FaultsFromBelow, FullUpperGivesEnospcAndKeepsTheOldState) {
   EXPECT_NE(::lstat((c.upper + "/big").c_str(), &st), 0) << "a partial copy-up is in the upper";
   EXPECT_TRUE(DirIsEmpty(c.work + "/work")) << "the failed copy-up left its temp file";
 
-  // Fill the upper through the mount: write reports ENOSPC.
-  size_t written = 0;
+  // Fill the upper through the mount: write reports ENOSPC. Twice, with a
+  // sync between, so space ext4 releases after the first ENOSPC (delayed
+  // allocation reservations, preallocations) is used up as well.
+  size_t written = 0, written2 = 0;
   EXPECT_EQ(RunAs(0, 0, [&] { return FillUp(m + "/fill", &written); }), ENOSPC);
-  // A new file cannot get data either; creating it may or may not succeed.
+  ::sync();
+  EXPECT_EQ(RunAs(0, 0, [&] { return FillUp(m + "/fill2", &written2); }), ENOSPC);
+  // A new file cannot get 4 MiB of data; creating it may or may not succeed.
   int e = RunAs(0, 0, [&] {
     int fd = ::open((m + "/new").c_str(), O_WRONLY | O_CREAT | O_EXCL, 0644);
     if (fd < 0) return errno;
-    const std::string data = Pattern(3, 256 << 10);
-    int r = ::write(fd, data.data(), data.size()) == static_cast<ssize_t>(data.size()) ? 0 : errno;
+    const std::string data = Pattern(3, 4 << 20);
+    size_t off = 0;
+    int r = 0;
+    while (off < data.size() && r == 0) {
+      ssize_t n = ::write(fd, data.data() + off, data.size() - off);
+      if (n < 0) r = errno;
+      else off += n;
+    }
     if (r == 0 && ::fsync(fd) != 0) r = errno;
     ::close(fd);
     return r;
   });
   EXPECT_EQ(e, ENOSPC);
-  EXPECT_EQ(RunAs(0, 0, [&] { return Errno(::chmod((m + "/small").c_str(), 0600) == 0); }), ENOSPC)
-      << "copy-up of a 4 KiB file onto a full filesystem";
+  EXPECT_EQ(RunAs(0, 0, [&] { return Errno(::chmod((m + "/medium").c_str(), 0600) == 0); }), ENOSPC)
+      << "copy-up of a 3 MiB file onto a full filesystem";
+  EXPECT_EQ(ReadFile(m + "/medium"), medium);
+  EXPECT_NE(::lstat((c.upper + "/medium").c_str(), &st), 0) << "a partial copy-up is in the upper";
+  EXPECT_TRUE(DirIsEmpty(c.work + "/work")) << "the failed copy-up left its temp file";
   EXPECT_EQ(ReadFile(m + "/small"), small);
   EXPECT_EQ(ReadFile(m + "/big"), big);
   auto fill = ReadFile(m + "/fill");
@@ -140,6 +154,7 @@ TEST_F(FaultsFromBelow, FullUpperGivesEnospcAndKeepsTheOldState) {
 
   // Space back: everything works again on the same daemon.
   ASSERT_EQ(::unlink((m + "/fill").c_str()), 0);
+  ASSERT_EQ(::unlink((m + "/fill2").c_str()), 0);
   ::unlink((m + "/new").c_str());
   ::sync();
   EXPECT_EQ(RunAs(0, 0, [&] { return Errno(::chmod((m + "/small").c_str(), 0600) == 0); }), 0);
@@ -205,12 +220,38 @@ TEST_F(FaultsFromBelow, LowerDirectoryRemovedUnderneathGivesErrnoNotHang) {
   char buf[4];
   EXPECT_GE(::pread(held, buf, sizeof buf, 0), 0) << "an open file stops reading when its directory goes";
   ::close(held);
-  // The rest of the mount is unaffected.
+  // The rest of the mount is unaffected. (Creating files now may hit BUGS.md
+  // #2, covered by KnownBug_NewFileReusingARemovedLowerInodeNumber.)
   EXPECT_EQ(ReadFile(m + "/stays"), "s");
-  EXPECT_EQ(RunAs(0, 0, [&] { return WriteFile(m + "/fresh", "f") ? 0 : errno; }), 0);
+  EXPECT_EQ(RunAs(0, 0, [&] { return Errno(::mkdir((m + "/freshdir").c_str(), 0755) == 0); }), 0);
   EXPECT_TRUE(d.alive()) << d.Log();
   EXPECT_TRUE(d.Stop());
   std::printf("faults: %d operations on a removed lower directory came back\n", cases);
+}
+
+// KNOWN BUG (BUGS.md #2): nodes are keyed by (st_dev, st_ino) with no check
+// that the object behind a key is still the same one; once a looked-up lower
+// file is deleted underneath, a new upper file that gets its inode number is
+// taken for the old node and create/open/write answer ESTALE.
+TEST_F(FaultsFromBelow, KnownBug_NewFileReusingARemovedLowerInodeNumber) {
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(WriteFile(l2_ + "/f" + std::to_string(i), "old"));
+  StrataConfig c;
+  c.lowers = {l1_, l2_};
+  c.upper = dir_.Sub("upper");
+  c.work = dir_.Sub("work");
+  StrataDaemon d(mnt_, c, dir_.path() + "/daemon.log");
+  std::string err;
+  ASSERT_TRUE(d.Start(&err)) << err;
+  struct stat st;
+  for (int i = 0; i < 20; ++i) ASSERT_EQ(::stat((mnt_ + "/f" + std::to_string(i)).c_str(), &st), 0);
+  for (int i = 0; i < 20; ++i) ASSERT_EQ(::unlink((l2_ + "/f" + std::to_string(i)).c_str()), 0);
+  int failed = 0;
+  for (int i = 0; i < 40; ++i) {
+    const std::string p = mnt_ + "/n" + std::to_string(i);
+    if (RunAs(0, 0, [&] { return WriteFile(p, "new") ? 0 : errno; }) != 0 || ReadFile(p) != "new") ++failed;
+  }
+  EXPECT_EQ(failed, 0) << failed << " of 40 new files could not be written and read back";
+  EXPECT_TRUE(d.Stop());
 }
 
 TEST_F(FaultsFromBelow, WorkdirOnAnotherFilesystemIsRefusedClearly) {

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "fs/chunked/chunked_file.h"
 #include "fs/core/union_fs.h"
 #include "fs/layer/layer.h"
 #include "fs/log_setup.h"
@@ -87,6 +88,13 @@ int main(int argc, char* argv[]) {
   if (opts->squash_to_gid >= 0) gid_map->set_squash(static_cast<uint32_t>(opts->squash_to_gid));
   config.uid_map = *uid_map;
   config.gid_map = *gid_map;
+  if (opts->chunked_copyup && !opts->upperdir.empty()) {
+    config.chunked_init = [chunk = static_cast<uint32_t>(opts->chunk_size)](
+                              int tmp_fd, const struct stat& lower, const std::string& relpath) {
+      return strata::chunked::InitChunkedCopy(tmp_fd, lower, strata::chunked::ChunkedOrigin{relpath},
+                                              chunk);
+    };
+  }
   strata::UnionFs fs(std::move(*stack), config);
   if (fs.quota().enabled()) {
     // Usage is what the upper holds now: it survives remounts by construction.
@@ -99,6 +107,14 @@ int main(int argc, char* argv[]) {
   ctx.timeout = opts->timeout;
   ctx.writeback = opts->writeback;
   ctx.mountpoint = Canonical(opts->mountpoint);
+  if (fs.stack().has_upper()) {
+    // Chunked files are read correctly whatever copyup= this mount uses.
+    std::vector<int> lower_roots;
+    for (size_t i = fs.stack().first_lower(); i < fs.stack().size(); ++i)
+      lower_roots.push_back(fs.stack().at(i).root.get());
+    ctx.chunked_files = std::make_unique<strata::chunked::ChunkedFileTable>(
+        std::move(lower_roots), fs.stack().workdir_root_fd(), config.durable);
+  }
   for (size_t i = fs.stack().first_lower(); i < fs.stack().size(); ++i)
     ctx.lowerdirs.push_back(fs.stack().at(i).path);
   if (fs.stack().has_upper()) {

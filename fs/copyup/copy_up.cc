@@ -31,9 +31,22 @@ Status CreateTemp(const CopyUpRequest& req, const std::string& tmp, uint64_t* by
       return Status::Ok();
     }
     case S_IFREG: {
-      auto out = sys::OpenAt(req.workdir, tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
+      auto out = sys::OpenAt(req.workdir, tmp.c_str(), O_RDWR | O_CREAT | O_EXCL, 0600);
       if (!out.ok()) return Errno(out.error());
-      if (req.with_data && req.st.st_size > 0) {
+      bool data_done = !req.with_data || req.st.st_size == 0;
+      if (!data_done && req.init_without_data) {
+        // Chunked copy-up: the data stays below until written.
+        data_done = req.init_without_data(out->get()).ok();
+        if (!data_done) {
+          // Undo whatever the chunked set-up left, then copy in full.
+          if (::ftruncate(out->get(), 0) < 0) return Errno::Last();
+          auto names = sys::ListXattrs(out->get());
+          if (names.ok())
+            for (const auto& n : *names)
+              if (n.starts_with("user.strata.")) (void)sys::RemoveXattr(out->get(), n.c_str());
+        }
+      }
+      if (!data_done) {
         auto in = sys::Reopen(req.src_fd, O_RDONLY);
         if (!in.ok()) return Errno(in.error());
         auto method = CopyFileData(in->get(), out->get(), req.st.st_size);

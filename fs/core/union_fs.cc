@@ -219,6 +219,12 @@ Status UnionFs::CopyUpOne(const std::shared_ptr<Node>& node, bool with_data) {
   req.with_data = with_data;
   req.durable = config_.durable;
   req.origin_ino = node->ino();
+  if (config_.chunked_init && S_ISREG(src_st->st_mode) && with_data) {
+    const struct stat lower_st = *src_st;
+    req.init_without_data = [this, &node, lower_st](int tmp_fd) {
+      return config_.chunked_init(tmp_fd, lower_st, RelativePath(*node));
+    };
+  }
   auto done = copyup::CopyUp(req);
   if (!done.ok()) {
     quota_.Refund(bytes, 1);
@@ -242,6 +248,18 @@ Status UnionFs::CopyUpOne(const std::shared_ptr<Node>& node, bool with_data) {
   stats_.copyups.fetch_add(1, std::memory_order_relaxed);
   stats_.copyup_bytes.fetch_add(done->bytes_copied, std::memory_order_relaxed);
   return Status::Ok();
+}
+
+std::string UnionFs::RelativePath(const Node& node) const {
+  std::vector<std::string> names;
+  names.push_back(node.name());
+  for (auto p = node.parent(); p && p->parent(); p = p->parent()) names.push_back(p->name());
+  std::string out;
+  for (auto it = names.rbegin(); it != names.rend(); ++it) {
+    if (!out.empty()) out += '/';
+    out += *it;
+  }
+  return out;
 }
 
 Result<UnionFs::Growth> UnionFs::ChargeGrowth(int fd, off_t new_end) {

@@ -33,6 +33,10 @@ struct UnionFsConfig {
   IdMap gid_map;
   uint64_t quota_bytes = 0;  // 0: no limit
   uint64_t quota_inodes = 0;
+  // Chunked copy-up (copyup=chunked): prepares a copied-up regular file
+  // without its data, given the lower's stat and its path in its layer.
+  std::function<Status(int tmp_fd, const struct stat& lower, const std::string& relpath)>
+      chunked_init;
 };
 
 // Who is asking: ownership of new objects.
@@ -137,6 +141,9 @@ class UnionFs {
   Status SetXattr(const std::shared_ptr<Node>& node, const char* name, std::string_view value,
                   int flags);
   Status RemoveXattr(const std::shared_ptr<Node>& node, const char* name);
+
+  // The node's path from the root, as it is in its layer ("a/b/c").
+  std::string RelativePath(const Node& node) const;
 
   // Copies the node (and its parents) up; no-op when it is upper already.
   Status CopyUp(const std::shared_ptr<Node>& node, bool with_data = true);

@@ -45,6 +45,8 @@ class LayerStack {
   static constexpr int kUpper = 0;
   int first_lower() const { return has_upper_ ? 1 : 0; }
   int workdir_fd() const { return work_.get(); }
+  // WORKDIR itself (strata-only state that must survive mounts lives there).
+  int workdir_root_fd() const { return work_root_.get(); }
   // True when every layer lives on one filesystem (inode numbers are unique).
   bool single_fs() const { return single_fs_; }
   MarkerNamespace markers() const { return markers_; }
@@ -58,6 +60,7 @@ class LayerStack {
   bool has_upper_ = false;
   bool single_fs_ = true;
   UniqueFd work_;  // WORKDIR/work, where copy-ups are built
+  UniqueFd work_root_;
   MarkerNamespace markers_ = MarkerNamespace::kTrusted;
 };
 

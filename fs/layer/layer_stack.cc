@@ -133,6 +133,12 @@ std::optional<LayerStack> LayerStack::Open(const std::vector<std::string>& lower
       return std::nullopt;
     }
     s.work_ = std::move(*work);
+    auto root = sys::OpenAt(AT_FDCWD, work_real.c_str(), O_RDONLY | O_DIRECTORY);
+    if (!root.ok()) {
+      *error = "workdir '" + workdir + "': " + std::strerror(root.error());
+      return std::nullopt;
+    }
+    s.work_root_ = std::move(*root);
   }
   std::map<dev_t, unsigned> devs;
   for (auto& l : s.layers_) {

@@ -1,4 +1,6 @@
 // FUSE: lookup, forget, getattr, setattr, readlink, statfs.
+#include <fcntl.h>
+
 #include <string>
 
 #include "fs/ops/fs_context.h"
@@ -57,6 +59,24 @@ void SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse
     FileHandle* fh = Handle(fi);
     int cur = fh->Current();
     if (fh->on_upper()) fd = cur;
+  }
+  if ((valid & UnionFs::kSetSize) && S_ISREG(node->type()) && Ctx(req).chunked_files) {
+    // A chunked file must know its new size (an extension reads as zeros).
+    Status up = Fs(req).CopyUp(node, attr->st_size != 0);
+    if (!up.ok()) return (void)fuse_reply_err(req, up.error());
+    auto rw = Fs(req).OpenObject(*node, O_RDWR);
+    if (!rw.ok()) return (void)fuse_reply_err(req, rw.error());
+    auto is = chunked::IsChunked(rw->get());
+    if (is.ok() && *is) {
+      auto cf = Ctx(req).chunked_files->Get(rw->get());
+      if (!cf.ok()) return (void)fuse_reply_err(req, cf.error());
+      auto growth = Fs(req).ChargeGrowth(rw->get(), attr->st_size);
+      if (!growth.ok()) return (void)fuse_reply_err(req, growth.error());
+      Status t = (*cf)->Truncate(attr->st_size);
+      Fs(req).SettleGrowth(rw->get(), *growth);
+      if (!t.ok()) return (void)fuse_reply_err(req, t.error());
+      valid &= ~UnionFs::kSetSize;
+    }
   }
   auto st = Fs(req).SetAttr(node, *attr, valid, fd);
   if (!st.ok()) return (void)fuse_reply_err(req, st.error());

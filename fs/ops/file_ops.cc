@@ -3,8 +3,11 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <vector>
+
 #include "fs/ops/fs_context.h"
 #include "fs/ops/operations.h"
+#include "fs/sys/syscalls.h"
 
 namespace strata::ops {
 
@@ -32,7 +35,7 @@ void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   int flags = AdjustFlags(req, fi->flags);
   auto fd = Fs(req).Open(node, flags);
   if (!fd.ok()) return (void)fuse_reply_err(req, fd.error());
-  auto* fh = new FileHandle(&Fs(req), node, std::move(*fd), flags);
+  auto* fh = new FileHandle(&Ctx(req), node, std::move(*fd), flags);
   SetOpenFlags(req, fi, fh);
   Ctx(req).op_stats.open_files.fetch_add(1, std::memory_order_relaxed);
   if (fuse_reply_open(req, fi) != 0) {
@@ -47,7 +50,7 @@ void Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fu
   UniqueFd fd;
   auto e = Fs(req).Create(CallerOf(req), parent, name, mode, flags, &fd);
   if (!e.ok()) return (void)fuse_reply_err(req, e.error());
-  auto* fh = new FileHandle(&Fs(req), e->node, std::move(fd), flags);
+  auto* fh = new FileHandle(&Ctx(req), e->node, std::move(fd), flags);
   SetOpenFlags(req, fi, fh);
   Ctx(req).op_stats.open_files.fetch_add(1, std::memory_order_relaxed);
   fuse_entry_param p{};
@@ -64,6 +67,13 @@ void Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fu
 
 void Read(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi) {
   STRATA_TIME_OP(req, kRead);
+  if (auto cf = Handle(fi)->chunked()) {
+    // Chunks not yet written come from the lower file.
+    std::vector<char> data(size);
+    auto n = cf->Read(data.data(), size, off);
+    if (!n.ok()) return (void)fuse_reply_err(req, n.error());
+    return (void)fuse_reply_buf(req, data.data(), *n);
+  }
   fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
   buf.buf[0].flags = static_cast<fuse_buf_flags>(FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK);
   buf.buf[0].fd = Handle(fi)->Current();
@@ -75,12 +85,27 @@ void WriteBuf(fuse_req_t req, fuse_ino_t, fuse_bufvec* in, off_t off, fuse_file_
   STRATA_TIME_OP(req, kWrite);
   fuse_bufvec out = FUSE_BUFVEC_INIT(fuse_buf_size(in));
   out.buf[0].flags = static_cast<fuse_buf_flags>(FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK);
-  const int fd = Handle(fi)->Current();
+  FileHandle* fh = Handle(fi);
+  const int fd = fh->Current();
   out.buf[0].fd = fd;
   out.buf[0].pos = off;
-  auto growth = Fs(req).ChargeGrowth(fd, off + static_cast<off_t>(fuse_buf_size(in)));
+  const size_t size = fuse_buf_size(in);
+  auto growth = Fs(req).ChargeGrowth(fd, off + static_cast<off_t>(size));
   if (!growth.ok()) return (void)fuse_reply_err(req, growth.error());
-  ssize_t n = fuse_buf_copy(&out, in, FUSE_BUF_SPLICE_NONBLOCK);
+  ssize_t n;
+  if (auto cf = fh->chunked()) {
+    // A chunk is completed from the lower before it is written and marked.
+    std::vector<char> data(size);
+    fuse_bufvec mem = FUSE_BUFVEC_INIT(size);
+    mem.buf[0].mem = data.data();
+    n = fuse_buf_copy(&mem, in, static_cast<fuse_buf_copy_flags>(0));
+    if (n >= 0) {
+      auto w = cf->Write(data.data(), static_cast<size_t>(n), off);
+      n = w.ok() ? static_cast<ssize_t>(*w) : -w.error();
+    }
+  } else {
+    n = fuse_buf_copy(&out, in, FUSE_BUF_SPLICE_NONBLOCK);
+  }
   Fs(req).SettleGrowth(fd, *growth);
   if (n < 0) return (void)fuse_reply_err(req, static_cast<int>(-n));
   fuse_reply_write(req, static_cast<size_t>(n));
@@ -104,6 +129,7 @@ void Release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
 void Fsync(fuse_req_t req, fuse_ino_t, int datasync, fuse_file_info* fi) {
   STRATA_TIME_OP(req, kFsync);
   if (!Fs(req).config().durable) return (void)fuse_reply_err(req, 0);  // volatile
+  if (auto cf = Handle(fi)->chunked()) return ReplyStatus(req, cf->Fsync(datasync));
   int fd = Handle(fi)->Current();
   int rc = datasync ? ::fdatasync(fd) : ::fsync(fd);
   fuse_reply_err(req, rc < 0 ? errno : 0);
@@ -118,14 +144,25 @@ void Fallocate(fuse_req_t req, fuse_ino_t, int mode, off_t off, off_t len, fuse_
     if (!growth.ok()) return (void)fuse_reply_err(req, growth.error());
     g = *growth;
   }
-  int rc = ::fallocate(fd, mode, off, len);
-  int err = rc < 0 ? errno : 0;
+  int err = 0;
+  if (auto cf = Handle(fi)->chunked()) {
+    err = cf->Fallocate(mode, off, len).error();
+  } else if (::fallocate(fd, mode, off, len) < 0) {
+    err = errno;
+  }
   Fs(req).SettleGrowth(fd, g);
   fuse_reply_err(req, err);
 }
 
 void Lseek(fuse_req_t req, fuse_ino_t, off_t off, int whence, fuse_file_info* fi) {
   STRATA_TIME_OP(req, kLseek);
+  if (Handle(fi)->chunked() && (whence == SEEK_DATA || whence == SEEK_HOLE)) {
+    // The upper's holes may hold lower data: call all of it data.
+    auto st = sys::StatFd(Handle(fi)->Current());
+    if (!st.ok()) return (void)fuse_reply_err(req, st.error());
+    if (off >= st->st_size) return (void)fuse_reply_err(req, ENXIO);
+    return (void)fuse_reply_lseek(req, whence == SEEK_DATA ? off : st->st_size);
+  }
   off_t r = ::lseek(Handle(fi)->Current(), off, whence);
   if (r < 0) return (void)fuse_reply_err(req, errno);
   fuse_reply_lseek(req, r);
@@ -134,6 +171,9 @@ void Lseek(fuse_req_t req, fuse_ino_t, off_t off, int whence, fuse_file_info* fi
 void CopyFileRange(fuse_req_t req, fuse_ino_t, off_t off_in, fuse_file_info* fi_in, fuse_ino_t,
                    off_t off_out, fuse_file_info* fi_out, size_t len, int flags) {
   STRATA_TIME_OP(req, kCopyFileRange);
+  // Chunked files need their chunks filled: let the kernel copy through read/write.
+  if (Handle(fi_in)->chunked() || Handle(fi_out)->chunked())
+    return (void)fuse_reply_err(req, EOPNOTSUPP);
   loff_t in = off_in, out = off_out;
   const int out_fd = Handle(fi_out)->Current();
   auto growth = Fs(req).ChargeGrowth(out_fd, off_out + static_cast<off_t>(len));

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "fs/base/unique_fd.h"
+#include "fs/chunked/chunked_file.h"
 #include "fs/core/union_fs.h"
 #include "fs/ops/op_stats.h"
 
@@ -23,6 +24,8 @@ struct FsContext {
   // The kernel opens directories without asking us (FUSE_CAP_NO_OPENDIR_SUPPORT).
   std::atomic<bool> no_opendir{false};
   OpStats op_stats;
+  // Open chunked files (copyup=chunked), one per upper inode.
+  std::unique_ptr<chunked::ChunkedFileTable> chunked_files;
   // What `strata` reads back through the status xattrs (status_xattr.h).
   std::string mountpoint;
   std::vector<std::string> lowerdirs;  // as resolved at start-up, top first
@@ -46,11 +49,19 @@ inline Caller CallerOf(fuse_req_t req) {
 // copy once another open copies it up, so it never reads stale data.
 class FileHandle {
  public:
-  FileHandle(UnionFs* fs, std::shared_ptr<Node> node, UniqueFd fd, int flags)
-      : fs_(fs), node_(std::move(node)), flags_(flags), fd_(fd.get()), layer_(node_->layer()) {
+  FileHandle(FsContext* ctx, std::shared_ptr<Node> node, UniqueFd fd, int flags)
+      : ctx_(ctx), node_(std::move(node)), flags_(flags), fd_(fd.get()), layer_(node_->layer()) {
     fds_.push_back(std::move(fd));
+    AttachChunked();
   }
   const std::shared_ptr<Node>& node() const { return node_; }
+  // The chunked state of the file when it still has chunks in the lower.
+  std::shared_ptr<chunked::ChunkedFile> chunked() {
+    Current();
+    std::lock_guard lock(mu_);
+    if (chunked_ && !chunked_->chunked()) chunked_.reset();
+    return chunked_;
+  }
   // The fd to use now (re-opened on the upper after a copy-up).
   int Current() {
     if (layer_.load(std::memory_order_acquire) == node_->layer())
@@ -61,8 +72,10 @@ class FileHandle {
 
  private:
   int Switch();
+  void AttachChunked();
 
-  UnionFs* const fs_;
+  FsContext* const ctx_;
+  std::shared_ptr<chunked::ChunkedFile> chunked_;  // guarded by mu_
   const std::shared_ptr<Node> node_;
   const int flags_;
   std::mutex mu_;

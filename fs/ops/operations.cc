@@ -40,17 +40,35 @@ void ReplyAttr(fuse_req_t req, const struct stat& st) {
 }
 
 int FileHandle::Switch() {
-  std::lock_guard lock(mu_);
-  const int now = node_->layer();
-  if (layer_.load() != now) {
-    auto fresh = fs_->OpenObject(*node_, flags_ & ~(O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY | O_NOFOLLOW));
+  {
+    std::lock_guard lock(mu_);
+    const int now = node_->layer();
+    if (layer_.load() == now) return fd_.load();
+    auto fresh =
+        ctx_->fs->OpenObject(*node_, flags_ & ~(O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY | O_NOFOLLOW));
     if (fresh.ok()) {
       fd_.store(fresh->get(), std::memory_order_release);
       fds_.push_back(std::move(*fresh));
     }
     layer_.store(now, std::memory_order_release);
   }
+  AttachChunked();
   return fd_.load();
+}
+
+void FileHandle::AttachChunked() {
+  if (!ctx_->chunked_files || !S_ISREG(node_->type()) ||
+      layer_.load() != layer::LayerStack::kUpper)
+    return;
+  auto is = chunked::IsChunked(fd_.load());
+  if (!is.ok() || !*is) return;
+  // The chunked state writes into the upper file: give it a read-write fd.
+  auto rw = ctx_->fs->OpenObject(*node_, O_RDWR);
+  if (!rw.ok()) return;
+  auto cf = ctx_->chunked_files->Get(rw->get());
+  if (!cf.ok()) return;
+  std::lock_guard lock(mu_);
+  chunked_ = std::move(*cf);
 }
 
 }  // namespace strata::ops

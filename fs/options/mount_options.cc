@@ -158,6 +158,18 @@ bool HandleOption(ParseState* st, std::string_view opt) {
     o.writeback = b;
     return true;
   }
+  if (key == "copyup") {
+    if (val == "full") return !(o.chunked_copyup = false);
+    if (val == "chunked") return o.chunked_copyup = true;
+    return bad("expected copyup=full or copyup=chunked");
+  }
+  if (key == "chunk_size") {
+    uint64_t v;
+    if (!ParseSize(val, &v) || v < 4096 || v > (1ull << 30) || v % 4096 != 0)
+      return bad("expected a multiple of 4k between 4k and 1G, e.g. chunk_size=1M");
+    o.chunk_size = v;
+    return true;
+  }
   if (key == "quota") {
     uint64_t v;
     if (!ParseSize(val, &v) || v == 0) return bad("expected a size, e.g. quota=10G");
@@ -384,6 +396,7 @@ std::string UsageText(const char* prog) {
          "  squash_to_root squash_to_uid=N squash_to_gid=N uidmapping=H:C:N gidmapping=H:C:N\n"
          "  static_nlink noxattrs\n"
          "  quota=SIZE quota_inodes=N   limit the upper layer (ENOSPC beyond)\n"
+         "  copyup=full|chunked chunk_size=SIZE   copy whole files, or chunks on first write\n"
          "Logging:\n"
          "  log_level=trace|debug|info|warn|error|off   log_file=PATH\n"
          "  -f                   stay in the foreground, log to stderr\n"

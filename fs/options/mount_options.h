@@ -37,6 +37,8 @@ struct MountOptions {
   double timeout = 86400.0;  // entry/attr cache, seconds
   unsigned threads = 0;       // 0: libfuse default pool; 1: single-threaded loop
   bool writeback = false;
+  bool chunked_copyup = false;      // copyup=chunked
+  uint64_t chunk_size = 1u << 20;   // chunk_size=SIZE
   uint64_t quota_bytes = 0;   // 0: no limit
   uint64_t quota_inodes = 0;  // 0: no limit
 

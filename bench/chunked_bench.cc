@@ -84,11 +84,13 @@ void BM_OneByteWrite_Chunked(benchmark::State& state) {
   int64_t grown = 0;
   for (auto _ : state) {
     UniqueFd up = FreshUpper("one");
-    if (!InitChunkedCopy(up.get(), lst, {"big"}, chunk).ok())
-      state.SkipWithError("init");
+    if (!InitChunkedCopy(up.get(), lst, {"big"}, chunk).ok()) state.SkipWithError("init");
     if (durable && ::fsync(up.get()) < 0) state.SkipWithError("fsync");  // as copy-up does
     auto f = ChunkedFile::Open(up.get(), roots, d.work.get(), durable);
-    if (!f.ok()) { state.SkipWithError("open"); break; }
+    if (!f.ok()) {
+      state.SkipWithError("open");
+      break;
+    }
     if (!(*f)->Write("x", 1, kBigLower / 2 + 12345).ok()) state.SkipWithError("write");
     if (app_fsync && !(*f)->Fsync(false).ok()) state.SkipWithError("fsync");
     state.PauseTiming();
@@ -103,9 +105,13 @@ void BM_OneByteWrite_Chunked(benchmark::State& state) {
 // Args: chunk size, mode: 0 volatile (no fsync at all), 1 durable (copy-up's
 // fsync and the chunk's fdatasync), 2 durable and the writer calls fsync().
 BENCHMARK(BM_OneByteWrite_Chunked)
-    ->Args({256 << 10, 1})->Args({1 << 20, 1})->Args({4 << 20, 1})
-    ->Args({1 << 20, 0})->Args({1 << 20, 2})
-    ->Unit(benchmark::kMillisecond)->Iterations(10);
+    ->Args({256 << 10, 1})
+    ->Args({1 << 20, 1})
+    ->Args({4 << 20, 1})
+    ->Args({1 << 20, 0})
+    ->Args({1 << 20, 2})
+    ->Unit(benchmark::kMillisecond)
+    ->Iterations(10);
 
 void BM_OneByteWrite_FullCopy(benchmark::State& state) {
   auto& d = Dirs();
@@ -115,7 +121,10 @@ void BM_OneByteWrite_FullCopy(benchmark::State& state) {
     for (off_t off = 0; off < kBigLower;) {
       loff_t in = off, out = off;
       ssize_t n = ::copy_file_range(lower.get(), &in, up.get(), &out, 64 << 20, 0);
-      if (n <= 0) { state.SkipWithError("copy_file_range"); break; }
+      if (n <= 0) {
+        state.SkipWithError("copy_file_range");
+        break;
+      }
       off += n;
     }
     (void)sys::PwriteAll(up.get(), "x", 1, kBigLower / 2 + 12345);
@@ -150,23 +159,30 @@ MidFile MakeMid(bool chunked, bool durable) {
   auto f = ChunkedFile::Open(m.fd.get(), roots, d.work.get(), durable);
   if (!f.ok()) return m;
   m.chunked = *f;
-  for (off_t off = 0; off < kMidFile; off += 2 * kDefaultChunkSize) (void)m.chunked->Write("y", 1, off);
+  for (off_t off = 0; off < kMidFile; off += 2 * kDefaultChunkSize)
+    (void)m.chunked->Write("y", 1, off);
   return m;
 }
 
 void BM_RandomWrite4K(benchmark::State& state) {
   const bool chunked = state.range(0) != 0, durable = state.range(1) != 0;
   MidFile m = MakeMid(chunked, durable);
-  if (chunked && !m.chunked) { state.SkipWithError("open"); return; }
+  if (chunked && !m.chunked) {
+    state.SkipWithError("open");
+    return;
+  }
   std::mt19937_64 rng(1);
   std::vector<char> buf(4096, 'w');
   for (auto _ : state) {
     off_t off = static_cast<off_t>(rng() % (kMidFile / 4096)) * 4096;
-    if (chunked) (void)m.chunked->Write(buf.data(), buf.size(), off);
-    else (void)sys::PwriteAll(m.fd.get(), buf.data(), buf.size(), off);
+    if (chunked)
+      (void)m.chunked->Write(buf.data(), buf.size(), off);
+    else
+      (void)sys::PwriteAll(m.fd.get(), buf.data(), buf.size(), off);
   }
   state.SetBytesProcessed(state.iterations() * 4096);
-  if (chunked) state.counters["missing_MiB_left"] = static_cast<double>(m.chunked->MissingBytes() >> 20);
+  if (chunked)
+    state.counters["missing_MiB_left"] = static_cast<double>(m.chunked->MissingBytes() >> 20);
 }
 // Args: chunked?, durable?  (plain upper first, as the reference)
 BENCHMARK(BM_RandomWrite4K)->Args({0, 1})->Args({1, 1})->Args({1, 0})->Iterations(20000);
@@ -174,12 +190,17 @@ BENCHMARK(BM_RandomWrite4K)->Args({0, 1})->Args({1, 1})->Args({1, 0})->Iteration
 void BM_SeqRead(benchmark::State& state) {
   const bool chunked = state.range(0) != 0;
   MidFile m = MakeMid(chunked, true);
-  if (chunked && !m.chunked) { state.SkipWithError("open"); return; }
+  if (chunked && !m.chunked) {
+    state.SkipWithError("open");
+    return;
+  }
   std::vector<char> buf(128 << 10);
   for (auto _ : state) {
     for (off_t off = 0; off < kMidFile; off += static_cast<off_t>(buf.size())) {
-      if (chunked) benchmark::DoNotOptimize(m.chunked->Read(buf.data(), buf.size(), off));
-      else benchmark::DoNotOptimize(::pread(m.fd.get(), buf.data(), buf.size(), off));
+      if (chunked)
+        benchmark::DoNotOptimize(m.chunked->Read(buf.data(), buf.size(), off));
+      else
+        benchmark::DoNotOptimize(::pread(m.fd.get(), buf.data(), buf.size(), off));
     }
   }
   state.SetBytesProcessed(state.iterations() * kMidFile);

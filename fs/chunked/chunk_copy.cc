@@ -59,7 +59,8 @@ Status ClearUpperRange(int upper, off_t begin, off_t end) {
   struct stat st;
   if (::fstat(upper, &st) < 0) return Errno::Last();
   end = std::min<off_t>(end, st.st_size);
-  std::vector<char> zeros(static_cast<size_t>(std::min<off_t>(std::max<off_t>(end - begin, 0), kBounce)));
+  std::vector<char> zeros(
+      static_cast<size_t>(std::min<off_t>(std::max<off_t>(end - begin, 0), kBounce)));
   for (off_t off = begin; off < end;) {
     size_t n = static_cast<size_t>(std::min<off_t>(end - off, static_cast<off_t>(zeros.size())));
     STRATA_RETURN_IF_ERROR(sys::PwriteAll(upper, zeros.data(), n, off));

@@ -15,15 +15,30 @@ namespace strata::chunked {
 
 namespace {
 
-constexpr char kMagic[16] = {'s', 't', 'r', 'a', 't', 'a', '-', 'c', 'h', 'u', 'n', 'k', 'm', 'a', 'p', '\0'};
+constexpr char kMagic[16] = {'s', 't', 'r', 'a', 't', 'a', '-', 'c',
+                             'h', 'u', 'n', 'k', 'm', 'a', 'p', '\0'};
 // Byte offsets of the header fields (FORMAT.md has the same table).
 constexpr size_t kOffVersion = 16, kOffChunkCount = 24, kOffLowerChunks = 32, kOffId = 40,
                  kIdLen = 32;
 
-void Put32(char* p, uint32_t v) { v = htole32(v); std::memcpy(p, &v, 4); }
-void Put64(char* p, uint64_t v) { v = htole64(v); std::memcpy(p, &v, 8); }
-uint32_t Get32(const char* p) { uint32_t v; std::memcpy(&v, p, 4); return le32toh(v); }
-uint64_t Get64(const char* p) { uint64_t v; std::memcpy(&v, p, 8); return le64toh(v); }
+void Put32(char* p, uint32_t v) {
+  v = htole32(v);
+  std::memcpy(p, &v, 4);
+}
+void Put64(char* p, uint64_t v) {
+  v = htole64(v);
+  std::memcpy(p, &v, 8);
+}
+uint32_t Get32(const char* p) {
+  uint32_t v;
+  std::memcpy(&v, p, 4);
+  return le32toh(v);
+}
+uint64_t Get64(const char* p) {
+  uint64_t v;
+  std::memcpy(&v, p, 8);
+  return le64toh(v);
+}
 
 // Reads up to `size` bytes; fewer only at end of file.
 Result<size_t> PreadUpTo(int fd, void* buf, size_t size, off_t off) {
@@ -80,12 +95,14 @@ std::string ChunkedXattr::Encode() const {
 Result<ChunkedXattr> ChunkedXattr::Decode(const std::string& value) {
   std::string_view s = value;
   ChunkedXattr x;
-  if (s.substr(0, 3) != "v1 " || s.size() < 3 + kIdLen + 1 || s[3 + kIdLen] != ' ') return Errno(EIO);
+  if (s.substr(0, 3) != "v1 " || s.size() < 3 + kIdLen + 1 || s[3 + kIdLen] != ' ')
+    return Errno(EIO);
   x.id = std::string(s.substr(3, kIdLen));
   size_t pos = 3 + kIdLen + 1;
-  if (!IsHexId(x.id) || !NextNumber(s, &pos, &x.chunk_size) || !NextNumber(s, &pos, &x.lower_size) ||
-      !NextNumber(s, &pos, &x.lower_ino) || !NextNumber(s, &pos, &x.lower_mtime_sec) ||
-      !NextNumber(s, &pos, &x.lower_mtime_nsec) || x.chunk_size == 0 || pos >= s.size())
+  if (!IsHexId(x.id) || !NextNumber(s, &pos, &x.chunk_size) ||
+      !NextNumber(s, &pos, &x.lower_size) || !NextNumber(s, &pos, &x.lower_ino) ||
+      !NextNumber(s, &pos, &x.lower_mtime_sec) || !NextNumber(s, &pos, &x.lower_mtime_nsec) ||
+      x.chunk_size == 0 || pos >= s.size())
     return Errno(EIO);
   x.lower_relpath = std::string(s.substr(pos));
   return x;
@@ -155,7 +172,8 @@ Result<std::optional<ChunkMapFile>> ChunkMapFile::Open(int state_dir, const std:
   std::vector<char> head(kHeaderSize, 0);
   auto got = PreadUpTo(fd->get(), head.data(), head.size(), 0);
   if (!got.ok()) return Errno(got.error());
-  const bool blank = std::all_of(head.begin(), head.begin() + sizeof kMagic, [](char c) { return c == 0; });
+  const bool blank =
+      std::all_of(head.begin(), head.begin() + sizeof kMagic, [](char c) { return c == 0; });
   if (blank) {
     // Created, then a crash before the header reached the disk. Presence
     // bytes that did are still right: each is written only after its data is
@@ -164,7 +182,8 @@ Result<std::optional<ChunkMapFile>> ChunkMapFile::Open(int state_dir, const std:
     STRATA_RETURN_IF_ERROR(sys::PwriteAll(fd->get(), fresh.data(), fresh.size(), 0));
   } else {
     if (std::memcmp(head.data(), kMagic, sizeof kMagic) != 0 ||
-        Get32(&head[kOffVersion]) != kFormatVersion || Get64(&head[kOffChunkCount]) != chunk_count ||
+        Get32(&head[kOffVersion]) != kFormatVersion ||
+        Get64(&head[kOffChunkCount]) != chunk_count ||
         std::memcmp(&head[kOffId], id.data(), kIdLen) != 0 ||
         Get64(&head[kOffLowerChunks]) > chunk_count)
       return Errno(EIO);

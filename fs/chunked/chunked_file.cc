@@ -113,8 +113,11 @@ Result<std::shared_ptr<ChunkedFile>> ChunkedFile::Open(int upper_fd,
     if (!found.ok()) return Errno(found.error());
     lower = std::move(*found);
   }
-  UniqueFd upper(::fcntl(upper_fd, F_DUPFD_CLOEXEC, 0));
-  if (!upper.valid()) return Errno::Last();
+  // An own open of the inode: never O_APPEND (positional writes and
+  // copy_file_range need that), whatever the caller's fd is (O_PATH too).
+  auto reopened = sys::Reopen(upper_fd, O_RDWR);
+  if (!reopened.ok()) return Errno(reopened.error());
+  UniqueFd upper = std::move(*reopened);
 
   std::shared_ptr<ChunkedFile> file(new ChunkedFile(std::move(upper), std::move(lower),
                                                     std::move(*state_dir), std::move(*origin),
@@ -149,7 +152,8 @@ Status ChunkedFile::FillChunk(uint64_t chunk) {
 
 Result<ChunkMapFile*> ChunkedFile::MapLocked() {
   if (!map_) {
-    auto map = ChunkMapFile::Create(state_dir_.get(), origin_.id, chunk_count_, lower_chunks_.load());
+    auto map =
+        ChunkMapFile::Create(state_dir_.get(), origin_.id, chunk_count_, lower_chunks_.load());
     if (!map.ok()) return Errno(map.error());
     map_.emplace(std::move(*map));
   }
@@ -430,6 +434,21 @@ Status ChunkedFile::FinishLocked() {
   lower_chunks_.store(0);
   missing_.store(0);
   finished_.store(true);
+  return Status::Ok();
+}
+
+Status DropChunkedState(int upper_fd, int workdir_fd) {
+  auto value = sys::GetXattr(upper_fd, kChunkedXattr);
+  if (!value.ok())
+    return value.error() == ENODATA || value.error() == ENOTSUP ? Status::Ok()
+                                                                : Status(Errno(value.error()));
+  auto origin = ChunkedXattr::Decode(*value);
+  if (!origin.ok()) return Errno(origin.error());
+  auto state_dir = OpenStateDir(workdir_fd, /*create=*/false, false);
+  if (!state_dir.ok())
+    return state_dir.error() == ENOENT ? Status::Ok() : Status(Errno(state_dir.error()));
+  if (::unlinkat(state_dir->get(), MapFileName(origin->id).c_str(), 0) < 0 && errno != ENOENT)
+    return Errno::Last();
   return Status::Ok();
 }
 

@@ -67,8 +67,9 @@ Result<bool> IsChunked(int upper_fd);
 // One per upper inode, shared by all its open handles; thread-safe.
 class ChunkedFile {
  public:
-  // Opens the state of `upper_fd` (O_RDWR; duplicated, the caller keeps its
-  // fd) and its origin: the first of `lower_roots` (top first) holding
+  // Opens the state of `upper_fd` (any fd on the upper inode, O_PATH and
+  // O_APPEND ones included: it is reopened O_RDWR; the caller keeps its fd)
+  // and its origin: the first of `lower_roots` (top first) holding
   // lower_relpath (openat2 RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS) with the
   // recorded size, mtime and inode. ENODATA if the file is not chunked; EIO
   // if the map is missing or damaged or no lower matches.
@@ -157,6 +158,11 @@ class ChunkedFileTable {
   std::mutex mu_;
   std::map<std::pair<dev_t, ino_t>, std::weak_ptr<ChunkedFile>> files_ GUARDED_BY(mu_);
 };
+
+// Deletes the map of a chunked file about to disappear (call before removing
+// the last link of an upper file; no-op for a plain file). Handles still open
+// on it keep working.
+Status DropChunkedState(int upper_fd, int workdir_fd);
 
 // Materializes every chunked file under the upper dir `upper_root` (for
 // `strata materialize UPPER --lower ... --workdir W`), calling

@@ -41,10 +41,15 @@ std::string WriteData(const Op& op) {
 
 void ApplyToModel(std::string* m, const Op& op) {
   switch (op.kind) {
-    case Op::kWrite: ModelWrite(m, WriteData(op), op.off); break;
-    case Op::kTruncate: m->resize(op.off, '\0'); break;
+    case Op::kWrite:
+      ModelWrite(m, WriteData(op), op.off);
+      break;
+    case Op::kTruncate:
+      m->resize(op.off, '\0');
+      break;
     case Op::kPunch:
-      if (op.off < m->size()) std::fill_n(&(*m)[op.off], std::min(op.len, m->size() - op.off), '\0');
+      if (op.off < m->size())
+        std::fill_n(&(*m)[op.off], std::min(op.len, m->size() - op.off), '\0');
       break;
   }
 }
@@ -56,7 +61,8 @@ Status ApplyToFile(ChunkedFile& f, const Op& op) {
       auto n = f.Write(data.data(), data.size(), static_cast<off_t>(op.off));
       return n.ok() ? Status::Ok() : Status(Errno(n.error()));
     }
-    case Op::kTruncate: return f.Truncate(static_cast<off_t>(op.off));
+    case Op::kTruncate:
+      return f.Truncate(static_cast<off_t>(op.off));
     case Op::kPunch:
       return f.Fallocate(FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(op.off),
                          static_cast<off_t>(op.len));
@@ -151,7 +157,8 @@ TEST_F(ChunkedCrashTest, KillNineAtRandomPointsKeepsAcknowledgedState) {
   EXPECT_GE(killed_mid_run, kIterations * 3 / 4) << "kills should land mid-run";
   RecordProperty("killed_mid_run", killed_mid_run);
   RecordProperty("recreated", recreated);
-  std::printf("kills mid-run: %d of %d, fresh copy-ups: %d\n", killed_mid_run, kIterations, recreated);
+  std::printf("kills mid-run: %d of %d, fresh copy-ups: %d\n", killed_mid_run, kIterations,
+              recreated);
 }
 
 }  // namespace

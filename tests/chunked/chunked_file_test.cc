@@ -75,10 +75,22 @@ TEST_F(ChunkedFileTest, RandomWritesMatchModelAndSurviveReopen) {
     for (int i = 0; i < 60; ++i) {
       size_t off, len;
       switch (rng() % 4) {
-        case 0: off = (rng() % 10) * kChunk; len = kChunk * (1 + rng() % 2); break;  // whole chunks
-        case 1: off = rng() % (10 * kChunk); len = 1 + rng() % 16; break;             // tiny
-        case 2: off = (1 + rng() % 9) * kChunk - 100; len = 200; break;  // across a boundary
-        default: off = rng() % (11 * kChunk); len = 1 + rng() % (3 * kChunk); break;
+        case 0:
+          off = (rng() % 10) * kChunk;
+          len = kChunk * (1 + rng() % 2);
+          break;  // whole chunks
+        case 1:
+          off = rng() % (10 * kChunk);
+          len = 1 + rng() % 16;
+          break;  // tiny
+        case 2:
+          off = (1 + rng() % 9) * kChunk - 100;
+          len = 200;
+          break;  // across a boundary
+        default:
+          off = rng() % (11 * kChunk);
+          len = 1 + rng() % (3 * kChunk);
+          break;
       }
       if (off > 12 * kChunk) off = kChunk - 100;
       std::string buf(len, '\0');
@@ -156,7 +168,8 @@ TEST_F(ChunkedFileTest, FallocatePunchZeroAndAllocate) {
   auto f = OpenChunked(up.get());
   ASSERT_TRUE(f);
   // Partial chunks at both ends, whole chunks inside.
-  ASSERT_TRUE(f->Fallocate(FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, kChunk + 100, 2 * kChunk).ok());
+  ASSERT_TRUE(
+      f->Fallocate(FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, kChunk + 100, 2 * kChunk).ok());
   std::fill_n(&model[kChunk + 100], 2 * kChunk, '\0');
   EXPECT_EQ(ReadAll(*f, model.size()), model);
   ASSERT_TRUE(f->Fallocate(FALLOC_FL_ZERO_RANGE, 5 * kChunk + 7, 10).ok());
@@ -316,16 +329,36 @@ TEST_F(ChunkedFileTest, MaterializeTreeMakesEveryFilePlain) {
   EXPECT_EQ(MapFileCount(), 1u);
   uint64_t last_done = 0, last_total = 0;
   ASSERT_TRUE(MaterializeTree(upper_dir_.get(), roots_, work_.get(), [&](uint64_t d, uint64_t t) {
-    EXPECT_GE(d, last_done);
-    last_done = d;
-    last_total = t;
-  }).ok());
+                EXPECT_GE(d, last_done);
+                last_done = d;
+                last_total = t;
+              }).ok());
   EXPECT_EQ(last_total, a.size() - kChunk + b.size());
   EXPECT_EQ(last_done, last_total);
   EXPECT_EQ(PreadAllPlain(fa.get()), a);
   EXPECT_EQ(PreadAllPlain(fb.get()), b);
   EXPECT_FALSE(*IsChunked(fa.get()));
   EXPECT_FALSE(*IsChunked(fb.get()));
+  EXPECT_EQ(MapFileCount(), 0u);
+}
+
+TEST_F(ChunkedFileTest, OpensFromAnOPathOrAppendFdAndDropsState) {
+  std::string model = RandomData(4 * kChunk, 90);
+  UniqueFd up = MakeChunkedCopy("f", "a", model, kChunk);
+  UniqueFd opath(::openat(upper_dir_.get(), "f", O_PATH | O_CLOEXEC));
+  auto f = OpenChunked(opath.get());
+  ASSERT_TRUE(f);
+  ASSERT_TRUE(f->Write("p", 1, 2 * kChunk + 3).ok());
+  f.reset();
+  UniqueFd app(::openat(upper_dir_.get(), "f", O_WRONLY | O_APPEND | O_CLOEXEC));
+  f = OpenChunked(app.get());
+  ASSERT_TRUE(f);
+  ASSERT_TRUE(f->Write("q", 1, 5).ok());  // at 5, not at the end
+  model[2 * kChunk + 3] = 'p';
+  model[5] = 'q';
+  EXPECT_EQ(ReadAll(*f, model.size()), model);
+  EXPECT_EQ(MapFileCount(), 1u);
+  ASSERT_TRUE(DropChunkedState(up.get(), work_.get()).ok());
   EXPECT_EQ(MapFileCount(), 0u);
 }
 

@@ -71,7 +71,8 @@ class ChunkedFixture : public ::testing::Test {
   UniqueFd MakeChunkedCopy(const std::string& name, const std::string& relpath,
                            const std::string& data, uint32_t chunk_size) {
     struct stat st = MakeLower(lower0_.get(), relpath, data);
-    UniqueFd fd(::openat(upper_dir_.get(), name.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+    UniqueFd fd(
+        ::openat(upper_dir_.get(), name.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
     EXPECT_TRUE(fd.valid());
     Status s = InitChunkedCopy(fd.get(), st, ChunkedOrigin{relpath}, chunk_size);
     EXPECT_TRUE(s.ok()) << strerror(s.error());

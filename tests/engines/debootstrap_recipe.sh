@@ -7,6 +7,11 @@
 # mount -t fuse.stratafs, runs apt-get and dpkg in a chroot, and checks that
 # everything they changed went to the upper, the base being untouched.
 here=$(cd "$(dirname "$0")" && pwd)
+# See rootfs_test.sh: a private mount namespace where /usr/local/sbin holds
+# the `stratafs` helper mount.fuse3 runs.
+if [ -z "${ENG_IN_PRIVATE_NS:-}" ]; then
+  exec unshare --mount --propagation private env ENG_IN_PRIVATE_NS=1 "$0" "$@"
+fi
 . "$here/lib.sh"
 eng_init debootstrap
 T=$ENG_TMP
@@ -20,8 +25,8 @@ if [ ! -x "$base/usr/bin/dpkg" ]; then
 fi
 digest=$(eng_tree_digest "$base")
 mkdir -p "$T"/{bin,upper,work,mnt}
-ln -s "$STRATAFS" "$T/bin/stratafs"
-export PATH="$T/bin:$PATH"
+ln -s "$(realpath "$STRATAFS")" "$T/bin/stratafs"
+mount --bind "$T/bin" /usr/local/sbin || eng_fail "bind mount over /usr/local/sbin"
 mount -t fuse.stratafs stratafs "$T/mnt" -o "lowerdir=$base,upperdir=$T/upper,workdir=$T/work" || eng_fail "mount"
 mount --bind /proc "$T/mnt/proc" && mount --bind /dev "$T/mnt/dev" || eng_fail "bind mounts"
 cp /etc/resolv.conf "$T/mnt/etc/resolv.conf"

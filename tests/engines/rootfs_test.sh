@@ -6,14 +6,29 @@
 # chroot; checks the upper in kernel overlayfs format and reads it back with a
 # kernel overlay mount.
 here=$(cd "$(dirname "$0")" && pwd)
+# mount(8) runs mount.fuse3 with a cleared environment, so its shell finds
+# the `stratafs` helper only in the default PATH (/usr/local/sbin first). The
+# test runs in a private mount namespace and bind-mounts a directory holding
+# a `stratafs` link to $STRATAFS over /usr/local/sbin there: the build's
+# binary is used, nothing on the host changes, and every mount it makes dies
+# with the namespace at the latest.
+if [ -z "${ENG_IN_PRIVATE_NS:-}" ]; then
+  exec unshare --mount --propagation private env ENG_IN_PRIVATE_NS=1 "$0" "$@"
+fi
 . "$here/lib.sh"
 eng_init rootfs
-command -v mount.fuse3 >/dev/null || [ -x /sbin/mount.fuse3 ] || eng_fail "mount.fuse3 (package fuse3) is missing"
+[ -x /sbin/mount.fuse3 ] || [ -x /usr/sbin/mount.fuse3 ] || eng_fail "mount.fuse3 (package fuse3) is missing"
 T=$ENG_TMP
 mkdir -p "$T"/{bin,upper,work,mnt,kupper,kwork,kmnt}
 # mount.fuse3 runs the helper named after the subtype, found in PATH.
-ln -s "$STRATAFS" "$T/bin/stratafs"
-export PATH="$T/bin:$PATH"
+ln -s "$(realpath "$STRATAFS")" "$T/bin/stratafs"
+mount --bind "$T/bin" /usr/local/sbin || eng_fail "bind mount over /usr/local/sbin (private namespace)"
+# The daemon serving $1 must be the binary under test.
+check_daemon() {
+  local pid
+  pid=$(pgrep -f "stratafs .*$1" | head -1)
+  [ -n "$pid" ] && [ "$(readlink "/proc/$pid/exe")" = "$(realpath "$STRATAFS")" ] || eng_fail "the mount is not served by $STRATAFS"
+}
 
 # Base layer: busybox rootfs. Top layer: an application layer on top of it
 # (adds files, deletes one from the base by a whiteout, replaces a directory).
@@ -33,6 +48,7 @@ lower_digest=$(eng_tree_digest "$T/app")$(eng_tree_digest "$T/base")
 opts="lowerdir=$lowers,upperdir=$T/upper,workdir=$T/work"
 mount -t fuse.stratafs stratafs "$T/mnt" -o "$opts" || eng_fail "mount -t fuse.stratafs"
 eng_is_mounted "$T/mnt" || eng_fail "not mounted after mount(8) returned"
+check_daemon "$T/mnt"
 line=$(awk -v p="$T/mnt" '$5 == p' /proc/self/mountinfo)
 echo "$line" | grep -q ' - fuse.stratafs stratafs ' || eng_fail "mountinfo type/source: $line"
 
@@ -84,6 +100,7 @@ diff -u "$T/seen-kernel" "$T/seen-stratafs" >&2 || eng_fail "kernel overlay read
 echo "stratafs $T/mnt fuse.stratafs $opts,noatime,nodev 0 0" > "$T/fstab"
 mount -T "$T/fstab" "$T/mnt" || eng_fail "mount -T fstab"
 eng_is_mounted "$T/mnt" || eng_fail "fstab mount not live"
+check_daemon "$T/mnt"
 awk -v p="$T/mnt" '$5 == p' /proc/self/mountinfo | grep -q 'nodev' || eng_fail "fstab options (nodev) not applied"
 out=$(chroot "$T/mnt" /bin/sh -c 'cat /root/new-file; test -e /etc/motd || echo motd-gone; cat /var/log/app/log') || eng_fail "chroot after fstab mount"
 [ "$out" = "hello

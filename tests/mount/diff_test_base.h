@@ -16,12 +16,13 @@ namespace strata::mounttest {
 class DiffTestBase : public ::testing::Test {
  protected:
   static constexpr int kTestLimitSeconds = 60;
+  virtual int LimitSeconds() const { return kTestLimitSeconds; }
 
   void SetUp() override {
     const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
     watchdog_ = std::make_unique<Watchdog>(std::string(info->test_suite_name()) + "." +
                                                info->name(),
-                                           kTestLimitSeconds);
+                                           LimitSeconds());
   }
   void TearDown() override {
     session_.reset();  // unmounts before the watchdog stops watching

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <sstream>
 #include <vector>
@@ -79,6 +80,11 @@ std::string DataDigest(const char* data, size_t len) {
   return buf;
 }
 
+bool CompareDirNlink() {
+  const char* ignore_nlink = getenv("STRATA_MT_IGNORE_DIR_NLINK");
+  return !(ignore_nlink && strcmp(ignore_nlink, "1") == 0);
+}
+
 std::string StatPayload(const struct stat& st) {
   std::ostringstream out;
   char type = S_ISREG(st.st_mode) ? 'f' : S_ISDIR(st.st_mode) ? 'd' : S_ISLNK(st.st_mode) ? 'l'
@@ -86,7 +92,8 @@ std::string StatPayload(const struct stat& st) {
             : 's';
   char mode[16];
   snprintf(mode, sizeof mode, "%04o", st.st_mode & 07777);
-  out << type << " " << mode << " " << st.st_uid << ":" << st.st_gid << " nlink=" << st.st_nlink;
+  out << type << " " << mode << " " << st.st_uid << ":" << st.st_gid;
+  if (type != 'd' || CompareDirNlink()) out << " nlink=" << st.st_nlink;
   if (type != 'd') out << " size=" << st.st_size;
   if (type == 'c' || type == 'b') out << " rdev=" << major(st.st_rdev) << "," << minor(st.st_rdev);
   // Only explicitly set (old) times are the same on two mounts.
@@ -127,7 +134,7 @@ std::string Op::ToString() const {
       break;
     case OpKind::kWrite:
       out << Quoted(path) << ", off=" << offset << ", len=" << length << ", seed=" << seed
-          << ", extra=" << OpenFlags(flags);
+          << (flags ? ", extra=" + OpenFlags(flags).substr(9) : "");
       break;
     case OpKind::kRead:
       out << Quoted(path) << ", off=" << offset << ", len=" << length;

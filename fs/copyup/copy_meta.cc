@@ -28,13 +28,22 @@ Status CopyXattrs(int src, int dst) {
   return Status::Ok();
 }
 
-Status ApplyOwnerModeTimes(int dirfd, const char* name, const struct stat& st) {
+Status ApplyOwner(int dirfd, const char* name, const struct stat& st) {
   if (::fchownat(dirfd, name, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW) < 0) return Errno::Last();
+  return Status::Ok();
+}
+
+Status ApplyModeTimes(int dirfd, const char* name, const struct stat& st) {
   if (!S_ISLNK(st.st_mode) && ::fchmodat(dirfd, name, st.st_mode & 07777, 0) < 0)
     return Errno::Last();
   struct timespec times[2] = {st.st_atim, st.st_mtim};
   if (::utimensat(dirfd, name, times, AT_SYMLINK_NOFOLLOW) < 0) return Errno::Last();
   return Status::Ok();
+}
+
+Status ApplyOwnerModeTimes(int dirfd, const char* name, const struct stat& st) {
+  STRATA_RETURN_IF_ERROR(ApplyOwner(dirfd, name, st));
+  return ApplyModeTimes(dirfd, name, st);
 }
 
 }  // namespace strata::copyup

@@ -13,8 +13,13 @@ namespace strata::copyup {
 // included). Attributes the target filesystem does not support are skipped.
 Status CopyXattrs(int src, int dst);
 
-// Sets owner, mode (not for symlinks) and timestamps from `st` on `name` in
-// `dirfd` (a private work directory entry, so the name cannot be swapped).
+// Metadata of `name` in `dirfd` (a private work directory entry, so the name
+// cannot be swapped), in the order copy-up needs: the owner first (chown drops
+// security.capability and set-ID bits), then the xattrs, then the mode, then
+// the timestamps (every other step touches them).
+Status ApplyOwner(int dirfd, const char* name, const struct stat& st);
+Status ApplyModeTimes(int dirfd, const char* name, const struct stat& st);
+// Both, for objects without xattrs to keep.
 Status ApplyOwnerModeTimes(int dirfd, const char* name, const struct stat& st);
 
 }  // namespace strata::copyup

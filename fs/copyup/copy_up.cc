@@ -70,6 +70,7 @@ Result<CopyUpResult> CopyUp(const CopyUpRequest& req) {
   ScopeGuard cleanup([&] { (void)layer::RemoveTree(req.workdir, tmp.c_str()); });
 
   STRATA_RETURN_IF_ERROR(CreateTemp(req, tmp, &result.bytes_copied));
+  STRATA_RETURN_IF_ERROR(ApplyOwner(req.workdir, tmp.c_str(), req.st));
   {
     auto tmp_fd = sys::OpenAt(req.workdir, tmp.c_str(), O_PATH);
     if (!tmp_fd.ok()) return Errno(tmp_fd.error());
@@ -81,7 +82,7 @@ Result<CopyUpResult> CopyUp(const CopyUpRequest& req) {
                           std::string_view(reinterpret_cast<const char*>(&v), sizeof v), 0);
     }
   }
-  STRATA_RETURN_IF_ERROR(ApplyOwnerModeTimes(req.workdir, tmp.c_str(), req.st));
+  STRATA_RETURN_IF_ERROR(ApplyModeTimes(req.workdir, tmp.c_str(), req.st));
 
   // RENAME_NOREPLACE: if someone made the name meanwhile, fail rather than clobber.
   STRATA_RETURN_IF_ERROR(

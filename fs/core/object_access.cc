@@ -64,4 +64,18 @@ Result<UniqueFd> UnionFs::OpenObject(const Node& node, int flags) const {
   return std::move(*fd);
 }
 
+void UnionFs::PinBeforeRemoval(const std::shared_ptr<Node>& node) {
+  if (!node || node->is_dir()) return;
+  auto old = node->placement();
+  if (old->fd.valid()) return;
+  auto fd = OpenObject(*node, O_PATH);
+  if (!fd.ok()) return;
+  auto np = std::make_shared<Placement>();
+  np->layer = old->layer;
+  np->dev = old->dev;
+  np->real_ino = old->real_ino;
+  np->fd = std::move(*fd);
+  node->set_placement(std::move(np));
+}
+
 }  // namespace strata

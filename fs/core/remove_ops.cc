@@ -25,6 +25,7 @@ Status UnionFs::RemoveEntry(const std::shared_ptr<Node>& parent, const std::stri
   if (!need_whiteout.ok()) return Errno(need_whiteout.error());
   const bool is_dir = S_ISDIR(victim.st.st_mode);
   const bool upper_victim = victim.layer == layer::LayerStack::kUpper;
+  if (upper_victim && !is_dir) PinBeforeRemoval(table_->Find(KeyOf(stack_, *parent, name, victim)));
 
   if (victim.layer != layer::LayerStack::kUpper) {
     STRATA_RETURN_IF_ERROR(layer::MakeWhiteout(upperfd, name.c_str(), stack_.markers()));

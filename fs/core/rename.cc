@@ -103,6 +103,7 @@ Status UnionFs::Rename(uint64_t parent, std::string_view name_view, uint64_t new
   STRATA_RETURN_IF_ERROR(copy_up_victim(s, *src_dir, name, &src_node));
   std::shared_ptr<Node> dst_node;
   if (dst_exists) dst_node = table_->Find(KeyOf(stack_, **dst_dir, newname, **dst));
+  if (!exchange && dst_exists && (**dst).layer == layer::LayerStack::kUpper) PinBeforeRemoval(dst_node);
   if (exchange) STRATA_RETURN_IF_ERROR(copy_up_victim(**dst, *dst_dir, newname, &dst_node));
 
   std::shared_ptr<const Placement> keep_src, keep_dst;

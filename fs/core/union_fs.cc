@@ -56,12 +56,22 @@ Entry UnionFs::Intern(const std::shared_ptr<Node>& parent, std::string_view name
   const NodeKey key = KeyOf(stack_, *parent, name, r);
   const struct stat real = r.st;
   const ino_t ino = r.ino;
-  auto node = table_->LookupOrInsert(key, [&](uint64_t id) {
-    auto n = std::make_unique<Node>(id, real.st_mode & S_IFMT, ino,
-                                    PlacementOf(parent, name, std::move(r)));
-    n->set_location(parent, std::string(name));
-    return n;
-  });
+  const int layer_of_r = r.layer;
+  auto node = table_->LookupOrInsert(
+      key,
+      [&](uint64_t id) {
+        auto n = std::make_unique<Node>(id, real.st_mode & S_IFMT, ino,
+                                        PlacementOf(parent, name, std::move(r)));
+        n->set_location(parent, std::string(name));
+        return n;
+      },
+      [&](const Node& existing) {
+        // A directory or a held fd pins its inode; a non-directory reached by
+        // name does not, and its number may now belong to another object.
+        auto p = existing.placement();
+        if (existing.is_dir() || p->fd.valid()) return true;
+        return p->layer == layer_of_r && existing.parent() == parent && existing.name() == name;
+      });
   auto p = node->placement();
   return Entry{node, Attr(*node, *p, real)};
 }
@@ -205,6 +215,12 @@ Status UnionFs::CopyUpOne(const std::shared_ptr<Node>& node, bool with_data) {
   }
   auto src_st = sys::StatFd(src_fd);
   if (!src_st.ok()) return Errno(src_st.error());
+  // The parent does not change in the merged view: keep its times (kernel too).
+  auto parent_st = sys::StatFd(*upper_parent);
+  if (!parent_st.ok()) return Errno(parent_st.error());
+  // A lower file with several links becomes a file of its own: like the
+  // kernel without index=on, it then reports the upper inode number.
+  const bool keeps_ino = node->is_dir() || src_st->st_nlink <= 1;
   const std::string name = node->name();
 
   // The copy costs its data (unless truncated away) and one inode.
@@ -218,7 +234,7 @@ Status UnionFs::CopyUpOne(const std::shared_ptr<Node>& node, bool with_data) {
   req.workdir = stack_.workdir_fd();
   req.with_data = with_data;
   req.durable = config_.durable;
-  req.origin_ino = node->ino();
+  req.origin_ino = keeps_ino ? node->ino() : 0;
   if (config_.chunked_init && S_ISREG(src_st->st_mode) && with_data) {
     const struct stat lower_st = *src_st;
     req.init_without_data = [this, &node, lower_st](int tmp_fd) {
@@ -230,6 +246,9 @@ Status UnionFs::CopyUpOne(const std::shared_ptr<Node>& node, bool with_data) {
     quota_.Refund(bytes, 1);
     return Errno(done.error());
   }
+  const struct timespec parent_times[2] = {parent_st->st_atim, parent_st->st_mtim};
+  ::futimens(*upper_parent, parent_times);
+  if (!keeps_ino) node->set_ino(stack_.ReportedIno(layer::LayerStack::kUpper, done->st.st_ino));
 
   auto np = std::make_shared<Placement>();
   np->layer = layer::LayerStack::kUpper;

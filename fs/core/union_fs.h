@@ -151,6 +151,9 @@ class UnionFs {
  private:
   std::shared_ptr<Node> MakeRoot();
   // Resolves `name` under `dir` and interns a node for it (counting a lookup).
+  // Before an upper name goes away: a node reached by that name gets a held fd,
+  // so open files of it keep working (fstat, ftruncate) after the unlink.
+  void PinBeforeRemoval(const std::shared_ptr<Node>& node);
   Result<Entry> LookupIn(const std::shared_ptr<Node>& dir, std::string_view name,
                          int first_lower = -1);
   Entry Intern(const std::shared_ptr<Node>& parent, std::string_view name,

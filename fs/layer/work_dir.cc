@@ -27,8 +27,12 @@ Status RemoveTree(int dirfd, const char* name) {
 Result<UniqueFd> PrepareWorkDir(const std::string& workdir) {
   auto top = sys::OpenAt(AT_FDCWD, workdir.c_str(), O_RDONLY | O_DIRECTORY);
   if (!top.ok()) return Errno(top.error());
-  // Like the kernel, "work" is mode 0: only the daemon (root) uses it.
-  if (::mkdirat(top->get(), "work", 0) < 0 && errno != EEXIST) return Errno::Last();
+  // Like the kernel, "work" is mode 0: only the daemon uses it. Without root
+  // the daemon needs its owner's rights on it (kernel overlayfs does not care
+  // about the mode of an existing "work", it empties and re-creates it).
+  const mode_t mode = ::geteuid() == 0 ? 0 : 0700;
+  if (::mkdirat(top->get(), "work", mode) < 0 && errno != EEXIST) return Errno::Last();
+  if (mode != 0) ::fchmodat(top->get(), "work", mode, 0);
   auto work = sys::OpenAt(top->get(), "work", O_RDONLY | O_DIRECTORY);
   if (!work.ok()) return Errno(work.error());
   auto entries = sys::ReadDir(work->get());

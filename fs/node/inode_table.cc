@@ -49,13 +49,19 @@ std::shared_ptr<Node> InodeTable::Find(const NodeKey& key) const {
   return node;
 }
 
-std::shared_ptr<Node> InodeTable::LookupOrInsert(const NodeKey& key, const NodeFactory& make) {
+std::shared_ptr<Node> InodeTable::LookupOrInsert(const NodeKey& key, const NodeFactory& make,
+                                                 const std::function<bool(const Node&)>& still_same) {
   std::shared_ptr<Node> node;  // outlives the shard lock: its deleter takes it
+  std::shared_ptr<Node> stale;
   {
     KeyShard& ks = key_shard(key);
     std::lock_guard lock(ks.mu);
     auto it = ks.nodes.find(key);
     if (it != ks.nodes.end()) node = it->second.lock();
+    if (node && still_same && !still_same(*node)) {
+      stale = std::move(node);
+      stale->keyed = false;
+    }
     if (!node) {
       node = Adopt(make(next_id_.fetch_add(1)));
       node->key = key;

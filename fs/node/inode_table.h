@@ -28,9 +28,11 @@ class InodeTable {
 
   using NodeFactory = std::function<std::unique_ptr<Node>(uint64_t nodeid)>;
 
-  // Returns the live node for `key` (when `keyed`) or makes a new one with
-  // `make(nodeid)`, and counts one kernel lookup on it.
-  std::shared_ptr<Node> LookupOrInsert(const NodeKey& key, const NodeFactory& make);
+  // Returns the live node for `key` or makes a new one with `make(nodeid)`,
+  // and counts one kernel lookup on it. A live node that `still_same` rejects
+  // (its inode number was freed and reused) loses the key to the new node.
+  std::shared_ptr<Node> LookupOrInsert(const NodeKey& key, const NodeFactory& make,
+                                       const std::function<bool(const Node&)>& still_same = {});
 
   // The live node for `key`, without counting a lookup; nullptr if none.
   std::shared_ptr<Node> Find(const NodeKey& key) const;

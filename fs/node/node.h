@@ -75,8 +75,10 @@ class Node {
   uint64_t nodeid() const { return nodeid_; }
   mode_t type() const { return type_; }
   bool is_dir() const { return S_ISDIR(type_); }
-  // The inode number the merged view reports; survives copy-up.
-  ino_t ino() const { return ino_; }
+  // The inode number the merged view reports; survives copy-up (but for a
+  // lower file with several links, see UnionFs::CopyUpOne).
+  ino_t ino() const { return ino_.load(std::memory_order_relaxed); }
+  void set_ino(ino_t ino) { ino_.store(ino, std::memory_order_relaxed); }
 
   std::shared_ptr<const Placement> placement() const { return placement_.load(); }
   void set_placement(std::shared_ptr<const Placement> p) {
@@ -138,7 +140,7 @@ class Node {
  private:
   const uint64_t nodeid_;
   const mode_t type_;
-  const ino_t ino_;
+  std::atomic<ino_t> ino_;
   std::atomic<int> layer_;
   std::atomic<Xattrs> xattrs_{Xattrs::kUnknown};
   std::atomic<std::shared_ptr<const Placement>> placement_;

@@ -102,8 +102,9 @@ int RunWhich(int argc, char** argv) {
       if (r->kind == EntryKind::kDirectory) {
         std::printf("  merged from ");
         for (size_t i = 0; i < r->contributions.size(); ++i)
-          std::printf("%s%s (%llu entries)", i ? ", " : " ", stack->label(r->contributions[i].first).c_str(),
-                      static_cast<unsigned long long>(r->contributions[i].second));
+          std::printf("%s%s (%llu %s)", i ? ", " : " ", stack->label(r->contributions[i].first).c_str(),
+                      static_cast<unsigned long long>(r->contributions[i].second),
+                      r->contributions[i].second == 1 ? "entry" : "entries");
         std::printf("\n");
       }
     } else {

@@ -11,6 +11,8 @@ int RunDigest(int argc, char** argv);
 int RunReport(int argc, char** argv);
 int RunImport(int argc, char** argv);
 int RunCommit(int argc, char** argv);
+int RunStats(int argc, char** argv);
+int RunMaterialize(int argc, char** argv);
 
 struct Command {
   const char* name;

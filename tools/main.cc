@@ -16,6 +16,8 @@ constexpr Command kCommands[] = {
     {"report", "per-layer sizes, wasted space and warnings", strata::tools::RunReport},
     {"import", "unpack an OCI/Docker layer tarball into a layer directory", strata::tools::RunImport},
     {"commit", "write the container layer as an OCI layer tarball or directory", strata::tools::RunCommit},
+    {"stats", "live counters of a running stratafs", strata::tools::RunStats},
+    {"materialize", "turn chunked copy-ups of an upper into plain files", strata::tools::RunMaterialize},
 };
 
 void PrintUsage(FILE* out) {
@@ -23,7 +25,7 @@ void PrintUsage(FILE* out) {
                "usage: strata COMMAND [OPTIONS]\n\n"
                "Inspect and handle the layers of a strata (kernel overlayfs format) stack.\n\n"
                "Commands:\n");
-  for (const auto& c : kCommands) std::fprintf(out, "  %-8s %s\n", c.name, c.summary);
+  for (const auto& c : kCommands) std::fprintf(out, "  %-12s %s\n", c.name, c.summary);
   std::fprintf(out,
                "\nRun 'strata COMMAND --help' for the options of one command.\n"
                "Every command prints human-readable text, or JSON with --json.\n");

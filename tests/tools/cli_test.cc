@@ -65,7 +65,7 @@ TEST_F(StackTest, WhichExplainsWhiteoutsAndOpaqueDirs) {
   EXPECT_NE(r.out.find("{\"path\":\"/etc/app\",\"found\":true,\"provider\":{\"layer\":\"lower[0]\""),
             std::string::npos) << r.out;
   auto dir = RunStrata("which " + stack_ + " /etc");
-  EXPECT_NE(dir.out.find("merged from  upper (1 entries), lower[0] (1 entries)"), std::string::npos) << dir.out;
+  EXPECT_NE(dir.out.find("merged from  upper (1 entry), lower[0] (1 entry)"), std::string::npos) << dir.out;
 }
 
 TEST_F(StackTest, ReportCountsWasteAndWarns) {

@@ -132,6 +132,15 @@ TEST_P(RoundTripTest, ImportMountChangeCommitImportMount) {
     ASSERT_EQ(::symlink("../srv/data/new.txt", (r + "/etc/new-link").c_str()), 0);
     ASSERT_EQ(::unlink((r + "/var/log/old.log").c_str()), 0);
     changed = Digest(r);
+    if (fs == Fs::kStratafs) {
+      // The layers of a running stratafs are found from its mount point alone.
+      auto which = testing::RunStrata("which --mount " + r + " /etc/motd");
+      EXPECT_EQ(which.status, 0);
+      EXPECT_NE(which.out.find("provided by  upper     " + t / "upper"), std::string::npos) << which.out;
+      auto diff = testing::RunStrata("diff --mount " + r);
+      EXPECT_NE(diff.out.find("C /etc/motd\n"), std::string::npos) << diff.out;
+      EXPECT_NE(diff.out.find("D /etc/passwd\n"), std::string::npos) << diff.out;
+    }
   }
   auto stats = ExportLayer(::open((t / "upper").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC),
                            t / "layer2.tar", &error);

@@ -9,10 +9,6 @@ namespace strata::mounttest {
 
 DiffSession::DiffSession(const std::string& tag, SessionOptions options)
     : options_(options), dir_(tag), exe_(StratafsPath()) {
-  // For validating the harness against fuse-overlayfs, which reports real
-  // directory link counts where the kernel reports 1 for merged directories.
-  const char* ignore_nlink = getenv("STRATA_MT_IGNORE_DIR_NLINK");
-  if (ignore_nlink && strcmp(ignore_nlink, "1") == 0) diff_options.compare_dir_nlink = false;
   kernel_layers_ = MakeSide("k", MarkerForm::kKernel);
   daemon_layers_ = MakeSide("s", options_.daemon_form);
   kernel_mnt_ = dir_.Sub("k/mnt", true);

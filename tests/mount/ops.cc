@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "tests/mount/layer_builder.h"
+#include "tests/mount/tree_snapshot.h"
 
 namespace strata::mounttest {
 namespace {
@@ -80,10 +81,7 @@ std::string DataDigest(const char* data, size_t len) {
   return buf;
 }
 
-bool CompareDirNlink() {
-  const char* ignore_nlink = getenv("STRATA_MT_IGNORE_DIR_NLINK");
-  return !(ignore_nlink && strcmp(ignore_nlink, "1") == 0);
-}
+bool CompareDirNlink() { return DirNlinkComparedByDefault(); }
 
 std::string StatPayload(const struct stat& st) {
   std::ostringstream out;

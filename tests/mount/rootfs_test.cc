@@ -123,7 +123,8 @@ TEST_F(Rootfs, ChrootCommandsWriteDeleteRenameLikeKernelOverlayfs) {
 
   Tree kernel_tree = Snapshot(kernel_mount->mountpoint());
   Tree daemon_tree = Snapshot(daemon_mount->mountpoint());
-  EXPECT_EQ(DiffTrees(kernel_tree, daemon_tree), "") << "expected = kernel, actual = daemon";
+  std::string diff = DiffTrees(kernel_tree, daemon_tree);
+  EXPECT_TRUE(diff.empty()) << "expected = kernel, actual = daemon:\n" << diff;
   ASSERT_EQ(daemon_mount->Unmount(), "");
   ASSERT_EQ(kernel_mount->Unmount(), "");
 
@@ -155,8 +156,9 @@ TEST_F(Rootfs, ChrootCommandsWriteDeleteRenameLikeKernelOverlayfs) {
   LayerPaths check{BuildRootfs(dir_.Sub("p")), upper, dir_.Sub("s/kernel-work", true)};
   auto check_mount = MountKernelOverlay(check, dir_.Sub("p/mnt", true), &error);
   ASSERT_TRUE(check_mount) << error;
-  EXPECT_EQ(DiffTrees(kernel_tree, Snapshot(check_mount->mountpoint())), "")
-      << "kernel overlayfs over the daemon's upper (expected = kernel)";
+  diff = DiffTrees(kernel_tree, Snapshot(check_mount->mountpoint()));
+  EXPECT_TRUE(diff.empty()) << "kernel overlayfs over the daemon's upper (expected = kernel):\n"
+                            << diff;
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <sstream>
 
@@ -162,6 +163,11 @@ std::string XattrList(const EntryState& entry) {
 bool FixedTime(const EntryState& entry) { return entry.mtime_sec < kFixedTimeLimit; }
 
 }  // namespace
+
+bool DirNlinkComparedByDefault() {
+  const char* ignore = getenv("STRATA_MT_IGNORE_DIR_NLINK");
+  return !(ignore && strcmp(ignore, "1") == 0);
+}
 
 Tree Snapshot(const std::string& root, const SnapshotOptions& options) {
   Tree tree;

@@ -54,6 +54,10 @@ int RunWhich(int argc, char** argv) {
     return 0;
   }
   if (flags->positional.empty()) return UsageError(kName, "no PATH given (see --help)");
+  // Refuse bad paths before printing anything for the good ones.
+  for (const auto& path : flags->positional)
+    if (path == ".." || path.starts_with("../") || path.ends_with("/..") || path.find("/../") != std::string::npos)
+      return UsageError(kName, "'" + path + "': '..' is not allowed (paths are inside the merged view)");
   auto args = StackArgsFromFlags(*flags, false, &error);
   if (!args) return UsageError(kName, error);
   auto stack = OpenStack(*args, &error);

@@ -154,3 +154,49 @@ TEST(ImportTest, ConvertsWhiteoutsAndKeepsMetadata) {
 
 }  // namespace
 }  // namespace strata::tools
+
+namespace strata::tools {
+namespace {
+
+TEST(ImportTest, WhiteoutNextToItsOwnNameMakesTheDirectoryOpaque) {
+  // OCI: `.wh.sub` deletes the lower `sub`; the `sub` of this layer stays,
+  // in either order of the two entries.
+  for (bool whiteout_first : {true, false}) {
+    testing::TempDir t;
+    std::vector<TarEntry> entries = {{"sub/", S_IFDIR | 0755, "", "", ""}, {"sub/f", S_IFREG | 0644, "f", "", ""}};
+    TarEntry wh{".wh.sub", S_IFREG | 0644, "", "", ""};
+    if (whiteout_first) entries.insert(entries.begin(), wh);
+    else entries.push_back(wh);
+    WriteTar(t / "in.tar", entries);
+    std::string error;
+    ASSERT_TRUE(ImportLayerTar(t / "in.tar", t / "layer", &error).ok()) << error;
+    struct stat st;
+    ASSERT_EQ(::lstat((t / "layer/sub").c_str(), &st), 0);
+    EXPECT_TRUE(S_ISDIR(st.st_mode)) << whiteout_first;
+    char v[4] = {};
+    EXPECT_EQ(::getxattr((t / "layer/sub").c_str(), "trusted.overlay.opaque", v, sizeof v), 1) << whiteout_first;
+    EXPECT_EQ(testing::ReadFile(t / "layer/sub/f"), "f");
+  }
+}
+
+TEST(ImportTest, CommitToDirectoryWritesOciLayout) {
+  testing::TempDir t;
+  testing::WriteFile(t / "upper/etc/motd", "m");
+  ASSERT_TRUE(testing::MakeWhiteout(t / "upper/etc/passwd"));
+  testing::WriteFile(t / "upper/opt/new", "n");
+  ASSERT_TRUE(testing::SetOpaque(t / "upper/opt"));
+  auto r = testing::RunStrata("commit --json -u " + t / "upper" + " " + t / "out/");
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("\"format\":\"directory\""), std::string::npos) << r.out;
+  struct stat st;
+  ASSERT_EQ(::lstat((t / "out/etc/.wh.passwd").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISREG(st.st_mode) && st.st_size == 0);
+  EXPECT_EQ(::lstat((t / "out/opt/.wh..wh..opq").c_str(), &st), 0);
+  char v[4];
+  EXPECT_LT(::getxattr((t / "out/opt").c_str(), "trusted.overlay.opaque", v, sizeof v), 0)
+      << "the OCI layout carries opacity as a marker file, not the xattr";
+  EXPECT_EQ(testing::ReadFile(t / "out/opt/new"), "n");
+}
+
+}  // namespace
+}  // namespace strata::tools

@@ -60,6 +60,37 @@ std::string Stats(FsContext& ctx) {
   return o.str();
 }
 
+std::string StatsText(FsContext& ctx) {
+  const OpStats& s = ctx.op_stats;
+  UnionFsStats& fs = ctx.fs->stats();
+  char line[256];
+  std::string out;
+  std::snprintf(line, sizeof line, "stratafs on %s (pid %d)\n", ctx.mountpoint.c_str(), ::getpid());
+  out += line;
+  std::snprintf(line, sizeof line,
+                "  copy-ups %llu (%.1f MiB copied)   nodes %zu   open files %lld   resident %.1f MiB\n",
+                static_cast<unsigned long long>(fs.copyups.load()), fs.copyup_bytes.load() / 1048576.0,
+                ctx.fs->table().size(), static_cast<long long>(s.open_files.load()),
+                ResidentBytes() / 1048576.0);
+  out += line;
+  std::snprintf(line, sizeof line, "  directory listing cache: %llu hits, %llu misses\n",
+                static_cast<unsigned long long>(fs.listing_hits.load()),
+                static_cast<unsigned long long>(fs.listing_misses.load()));
+  out += line;
+  std::snprintf(line, sizeof line, "  %-16s %10s %9s %9s %9s\n", "operation", "count", "p50 us",
+                "p90 us", "p99 us");
+  out += line;
+  for (int i = 0; i < static_cast<int>(OpKind::kCount); ++i) {
+    auto k = static_cast<OpKind>(i);
+    if (s.count(k) == 0) continue;
+    std::snprintf(line, sizeof line, "  %-16s %10llu %9.0f %9.0f %9.0f\n", OpName(k),
+                  static_cast<unsigned long long>(s.count(k)), s.PercentileMicros(k, 50),
+                  s.PercentileMicros(k, 90), s.PercentileMicros(k, 99));
+    out += line;
+  }
+  return out;
+}
+
 std::string Layers(const FsContext& ctx) {
   std::string out;
   for (const auto& l : ctx.lowerdirs) out += "lowerdir=" + l + "\n";
@@ -74,6 +105,7 @@ std::string Layers(const FsContext& ctx) {
 std::optional<std::string> StatusXattr(FsContext& ctx, std::string_view name) {
   if (name == kStatsXattr) return Stats(ctx);
   if (name == kLayersXattr) return Layers(ctx);
+  if (name == kStatsTextXattr) return StatsText(ctx);
   return std::nullopt;
 }
 

@@ -1,5 +1,7 @@
 // strata which PATH...: the layer that provides each path of the merged view.
 #include <cstdio>
+#include <optional>
+#include <vector>
 
 #include "tools/cli_flags.h"
 #include "tools/commands.h"
@@ -19,7 +21,8 @@ constexpr FlagSpec kFlags[] = {
 
 void PrintHelp() {
   std::printf(
-      "usage: strata which [STACK] [--json] PATH...\n\n"
+      "usage: strata which [STACK] [--json] PATH...\n"
+      "       strata which [--json] MNT/PATH...     (absolute paths on a running stratafs)\n\n"
       "For each PATH of the merged view: the layer that provides it, every copy in\n"
       "the layers below that it shadows, and the whiteout or opaque directory that\n"
       "hides a path or a lower copy. For a directory: the layers whose instances\n"
@@ -58,7 +61,24 @@ int RunWhich(int argc, char** argv) {
   for (const auto& path : flags->positional)
     if (path == ".." || path.starts_with("../") || path.ends_with("/..") || path.find("/../") != std::string::npos)
       return UsageError(kName, "'" + path + "': '..' is not allowed (paths are inside the merged view)");
-  auto args = StackArgsFromFlags(*flags, false, &error);
+  std::vector<std::string> paths = flags->positional;
+  std::optional<StackArgs> args;
+  if (!flags->has("lower") && !flags->has("upper") && !flags->has("mount")) {
+    // No stack given: absolute paths on a running stratafs name their own.
+    std::string mount;
+    for (auto& path : paths) {
+      std::string inside;
+      std::string m = FindStratafsMountFor(path, &inside);
+      if (m.empty() || (!mount.empty() && m != mount))
+        return UsageError(kName, "no layers given (--lower/--upper or --mount), and '" + path +
+                                     "' is not on " + (mount.empty() ? "a stratafs mount" : "the stratafs mount " + mount));
+      mount = m;
+      path = inside;
+    }
+    args = StackArgsFromMount(mount, &error);
+  } else {
+    args = StackArgsFromFlags(*flags, false, &error);
+  }
   if (!args) return UsageError(kName, error);
   auto stack = OpenStack(*args, &error);
   if (!stack) return Failure(kName, error);
@@ -67,7 +87,7 @@ int RunWhich(int argc, char** argv) {
   JsonWriter w;
   if (json) w.BeginArray();
   int status = 0;
-  for (const auto& path : flags->positional) {
+  for (const auto& path : paths) {
     auto r = Which(*stack, path, &error);
     if (!r) return UsageError(kName, error);
     if (!r->found) status = 1;

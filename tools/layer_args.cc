@@ -60,9 +60,10 @@ StackArgs ParseLayersXattr(const std::string& text) {
   return out;
 }
 
-bool IsStratafsMount(const std::string& path) {
-  char real[PATH_MAX];
-  if (!::realpath(path.c_str(), real)) return false;
+namespace {
+
+std::vector<std::string> StratafsMountPoints() {
+  std::vector<std::string> out;
   std::ifstream info("/proc/self/mountinfo");
   std::string line;
   while (std::getline(info, line)) {
@@ -75,9 +76,38 @@ bool IsStratafsMount(const std::string& path) {
     std::istringstream tail(line.substr(dash + 3));
     std::string fstype;
     tail >> fstype;
-    if (fstype == "fuse.stratafs" && UnescapeMountinfo(mnt) == real) return true;
+    if (fstype == "fuse.stratafs") out.push_back(UnescapeMountinfo(mnt));
   }
+  return out;
+}
+
+}  // namespace
+
+bool IsStratafsMount(const std::string& path) {
+  char real[PATH_MAX];
+  if (!::realpath(path.c_str(), real)) return false;
+  for (const auto& m : StratafsMountPoints())
+    if (m == real) return true;
   return false;
+}
+
+std::string FindStratafsMountFor(const std::string& path, std::string* inside) {
+  if (path.empty() || path[0] != '/') return {};
+  // Resolve the parent only: the last component may be a symlink (asked
+  // about, not followed) or absent from the view.
+  size_t slash = path.find_last_of('/');
+  std::string parent = slash == 0 ? "/" : path.substr(0, slash);
+  std::string last = path.substr(slash + 1);
+  char real[PATH_MAX];
+  if (!::realpath(parent.c_str(), real)) return {};
+  std::string full = std::string(real) == "/" ? "/" + last : std::string(real) + "/" + last;
+  std::string best;
+  for (const auto& m : StratafsMountPoints()) {
+    bool within = full == m || (full.size() > m.size() && full.compare(0, m.size(), m) == 0 && full[m.size()] == '/');
+    if (within && m.size() > best.size()) best = m;
+  }
+  if (!best.empty()) *inside = full.size() == best.size() ? "/" : full.substr(best.size());
+  return best;
 }
 
 std::optional<StackArgs> StackArgsFromMount(const std::string& mountpoint, std::string* error) {

@@ -42,6 +42,10 @@ StackArgs ParseLayersXattr(const std::string& text);
 // Is `path` the root of a fuse.stratafs mount (per /proc/self/mountinfo)?
 bool IsStratafsMount(const std::string& path);
 
+// The stratafs mount holding the absolute `path` (the deepest one), and the
+// path inside it ("/etc/motd"). Empty when `path` is on no stratafs mount.
+std::string FindStratafsMountFor(const std::string& path, std::string* inside);
+
 struct OpenedStack {
   layer::LayerStack stack;  // index 0 is the upper when has_upper
   bool has_upper = false;

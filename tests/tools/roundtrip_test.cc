@@ -137,6 +137,11 @@ TEST_P(RoundTripTest, ImportMountChangeCommitImportMount) {
       auto which = testing::RunStrata("which --mount " + r + " /etc/motd");
       EXPECT_EQ(which.status, 0);
       EXPECT_NE(which.out.find("provided by  upper     " + t / "upper"), std::string::npos) << which.out;
+      auto direct = testing::RunStrata("which " + r + "/etc/motd " + r + "/etc/passwd");
+      EXPECT_EQ(direct.status, 1) << "/etc/passwd is deleted";
+      EXPECT_EQ(direct.out.rfind("/etc/motd\n  provided by  upper", 0), 0u) << direct.out;
+      EXPECT_NE(direct.out.find("/etc/passwd\n  not in the merged view: whiteout of /etc/passwd in upper"),
+                std::string::npos) << direct.out;
       auto diff = testing::RunStrata("diff --mount " + r);
       EXPECT_NE(diff.out.find("C /etc/motd\n"), std::string::npos) << diff.out;
       EXPECT_NE(diff.out.find("D /etc/passwd\n"), std::string::npos) << diff.out;

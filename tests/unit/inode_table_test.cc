@@ -150,6 +150,30 @@ TEST_F(InodeTableTest, UnkeyedNodeIsNotFoundByKey) {
   EXPECT_EQ(table_.Find(k), fresh);
 }
 
+TEST_F(InodeTableTest, AReusedInodeNumberGetsAFreshNode) {
+  // The object behind a key was deleted and its inode number reused: the live
+  // node is rejected, a new one takes the key, the old one stays reachable
+  // by its nodeid for as long as the kernel holds it.
+  NodeKey k{1, 10, 0};
+  auto old = Lookup(k);
+  auto make = [](uint64_t id) {
+    return std::make_unique<Node>(id, S_IFREG, 100, std::make_shared<Placement>());
+  };
+  auto fresh = table_.LookupOrInsert(k, make, [](const Node&) { return false; });
+  EXPECT_NE(fresh, old);
+  EXPECT_NE(fresh->nodeid(), old->nodeid());
+  EXPECT_EQ(table_.Find(k), fresh);
+  EXPECT_EQ(table_.Get(old->nodeid()), old);
+  // Dropping the old node must not take the new node's key with it.
+  const uint64_t old_id = old->nodeid();
+  old.reset();
+  table_.Forget(old_id, 1);
+  EXPECT_EQ(table_.Get(old_id), nullptr);
+  EXPECT_EQ(table_.Find(k), fresh);
+  // Accepted by the check: the same node again.
+  EXPECT_EQ(table_.LookupOrInsert(k, make, [](const Node&) { return true; }), fresh);
+}
+
 TEST_F(InodeTableTest, ConcurrentLookupsAndForgetsBalance) {
   constexpr int kThreads = 4, kRounds = 2000, kKeys = 37;
   std::vector<std::thread> threads;

@@ -220,20 +220,20 @@ TEST_F(FaultsFromBelow, LowerDirectoryRemovedUnderneathGivesErrnoNotHang) {
   char buf[4];
   EXPECT_GE(::pread(held, buf, sizeof buf, 0), 0) << "an open file stops reading when its directory goes";
   ::close(held);
-  // The rest of the mount is unaffected. (Creating files now may hit BUGS.md
-  // #2, covered by KnownBug_NewFileReusingARemovedLowerInodeNumber.)
+  // The rest of the mount is unaffected.
   EXPECT_EQ(ReadFile(m + "/stays"), "s");
   EXPECT_EQ(RunAs(0, 0, [&] { return Errno(::mkdir((m + "/freshdir").c_str(), 0755) == 0); }), 0);
+  EXPECT_EQ(RunAs(0, 0, [&] { return WriteFile(m + "/fresh", "f") ? 0 : errno; }), 0);
   EXPECT_TRUE(d.alive()) << d.Log();
   EXPECT_TRUE(d.Stop());
   std::printf("faults: %d operations on a removed lower directory came back\n", cases);
 }
 
-// KNOWN BUG (BUGS.md #2): nodes are keyed by (st_dev, st_ino) with no check
-// that the object behind a key is still the same one; once a looked-up lower
-// file is deleted underneath, a new upper file that gets its inode number is
-// taken for the old node and create/open/write answer ESTALE.
-TEST_F(FaultsFromBelow, KnownBug_NewFileReusingARemovedLowerInodeNumber) {
+// BUGS.md #2 (fixed): nodes were keyed by (st_dev, st_ino) with no check that
+// the object behind a key is still the same one; once a looked-up lower file
+// was deleted underneath, a new upper file that got its inode number was taken
+// for the old node and create/open/write answered ESTALE.
+TEST_F(FaultsFromBelow, NewFileReusingARemovedLowerInodeNumber) {
   for (int i = 0; i < 20; ++i) ASSERT_TRUE(WriteFile(l2_ + "/f" + std::to_string(i), "old"));
   StrataConfig c;
   c.lowers = {l1_, l2_};

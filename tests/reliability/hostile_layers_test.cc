@@ -357,11 +357,10 @@ TEST_F(HostileLayers, SetuidAndCapabilitiesFollowKernelRules) {
   std::printf("hostile layers: %d setuid/capability cases\n", cases_);
 }
 
-// KNOWN BUG (tests/reliability/BUGS.md #1): copy-up sets the xattrs before the
-// owner, and chown(2) strips security.capability, so the copied-up file loses
-// its capability where kernel overlayfs keeps it. Run by meson with
-// should_fail until fixed (suite reliability-known-bugs).
-TEST_F(HostileLayers, KnownBug_CapabilityKeptOnCopyUp) {
+// BUGS.md #1 (fixed): copy-up set the xattrs before the owner, and chown(2)
+// strips security.capability, so the copied-up file lost its capability where
+// kernel overlayfs keeps it.
+TEST_F(HostileLayers, CapabilityKeptOnCopyUp) {
   auto p = [](const std::string& m, const std::string& rel) { return m + "/" + rel; };
   auto has_cap = [&](const char* rel) {
     return [=](const std::string& m) {

@@ -40,8 +40,11 @@ using strata::layer::DirInstance;
 
 const std::string& Scratch() {
   static const std::string dir = [] {
-    char t[] = "/tmp/strata-fuzz-XXXXXX";
-    std::string d = ::mkdtemp(t) ? t : "";
+    // Under $TMPDIR (run_fuzzer.sh points it at a directory it removes, as
+    // libFuzzer may end the process without running atexit handlers).
+    const char* tmp = std::getenv("TMPDIR");
+    std::string t = std::string(tmp && *tmp ? tmp : "/tmp") + "/strata-fuzz-XXXXXX";
+    std::string d = ::mkdtemp(t.data()) ? t : "";
     std::atexit([] { (void)strata::layer::RemoveTree(AT_FDCWD, Scratch().c_str()); });
     return d;
   }();

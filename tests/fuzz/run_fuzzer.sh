@@ -7,12 +7,15 @@
 # is missing (it takes CORPUS_DIR SECONDS itself).
 set -u
 fuzzer=$1 corpus=$2 seconds=${STRATA_FUZZ_SECONDS:-$3}
+top=$(mktemp -d /tmp/strata-fuzz-run-XXXXXX)
+trap 'rm -rf "$top"' EXIT
+export TMPDIR="$top"  # the targets' own scratch files go here too
 case "$(basename "$fuzzer")" in
-  *_driver) exec "$fuzzer" "$corpus" "$seconds" ;;
+  *_driver) "$fuzzer" "$corpus" "$seconds"; exit $? ;;
 esac
-scratch=$(mktemp -d /tmp/strata-fuzz-corpus-XXXXXX)
-log=$(mktemp /tmp/strata-fuzz-log-XXXXXX)
-trap 'rm -rf "$scratch" "$log"' EXIT
+scratch=$top/corpus
+log=$top/log
+mkdir "$scratch"
 "$fuzzer" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
   -artifact_prefix="$PWD/crash-" "$scratch" "$corpus" >"$log" 2>&1
 rc=$?

@@ -13,7 +13,7 @@ namespace {
 class CopyUp : public DiffTestBase {};
 
 TEST_F(CopyUp, OnWriteKeepsDataModeOwnerAndXattrs) {
-  StartSession();
+  ASSERT_NO_FATAL_FAILURE(StartSession());
   Run({Write("a/f_bottom", 3, 5, 11), Read("a/f_bottom"), Stat("a/f_bottom"),
        Write("random_200k", 100000, 7000, 12), Read("random_200k"), Listxattr("random_200k"),
        Getxattr("random_200k", "user.kind"), Write("a/sub/deep.txt", 4095, 10, 13),
@@ -24,7 +24,7 @@ TEST_F(CopyUp, OnWriteKeepsDataModeOwnerAndXattrs) {
 }
 
 TEST_F(CopyUp, OnOpenForWriteWithoutWriting) {
-  StartSession();
+  ASSERT_NO_FATAL_FAILURE(StartSession());
   Run({OpenClose("a/f_mid", O_WRONLY), Stat("a/f_mid"), OpenClose("a/f_top", O_RDWR),
        OpenClose("size_4096", O_WRONLY | O_TRUNC), Stat("size_4096"), Read("a/f_top"),
        OpenClose("xattr_file", O_RDONLY), Listxattr("xattr_file")});
@@ -32,7 +32,7 @@ TEST_F(CopyUp, OnOpenForWriteWithoutWriting) {
 }
 
 TEST_F(CopyUp, OnTruncateShrinkAndExtend) {
-  StartSession();
+  ASSERT_NO_FATAL_FAILURE(StartSession());
   Run({Truncate("a/sub/deep.txt", 100), Read("a/sub/deep.txt"), Truncate("size_65537", 70000),
        Read("size_65537", 65530, 10000), Truncate("empty_file", 0), Stat("empty_file"),
        Truncate("a", 0), Truncate("sym_rel", 1), Read("a/f_bottom")});
@@ -40,7 +40,7 @@ TEST_F(CopyUp, OnTruncateShrinkAndExtend) {
 }
 
 TEST_F(CopyUp, OnMetadataChangesKeepsEverythingElse) {
-  StartSession();
+  ASSERT_NO_FATAL_FAILURE(StartSession());
   Run({Chmod("exec.sh", 0700), Stat("exec.sh"), Read("exec.sh"), Chown("mode_file", 0, 0),
        Stat("mode_file"), Read("mode_file"), Utimens("a/f_mid", 1100000000, 1200000000),
        Stat("a/f_mid"), Setxattr("xattr_file", "user.new", "v"), Listxattr("xattr_file"),
@@ -55,7 +55,7 @@ TEST_F(CopyUp, OnMetadataChangesKeepsEverythingElse) {
 }
 
 TEST_F(CopyUp, SetIdBitsFollowTheKernelRules) {
-  StartSession();
+  ASSERT_NO_FATAL_FAILURE(StartSession());
   Run({Write("setuid_bin", 0, 4, 21), Stat("setuid_bin"), Chown("setuid_bin", 1000, 1000),
        Stat("setuid_bin"), Chmod("setuid_bin", 06755), Truncate("setuid_bin", 2),
        Stat("setuid_bin"), Mkdir("setgid_dir/child"), Stat("setgid_dir/child"),
@@ -64,7 +64,7 @@ TEST_F(CopyUp, SetIdBitsFollowTheKernelRules) {
 }
 
 TEST_F(CopyUp, KeepsHoles) {
-  StartSession();
+  ASSERT_NO_FATAL_FAILURE(StartSession());
   Run({Chmod("big_sparse", 0600), Read("big_sparse", (1 << 20) - 10, 100),
        Write("big_sparse", (2 << 20) + 5, 3, 31), Stat("big_sparse")});
   struct stat kernel_st, daemon_st;
@@ -83,7 +83,7 @@ TEST_F(CopyUp, KeepsHoles) {
 }
 
 TEST_F(CopyUp, OpenFileDescriptorsAcrossCopyUp) {
-  StartSession();
+  ASSERT_NO_FATAL_FAILURE(StartSession());
   Run({OpenSlot(0, "a/f_bottom", O_RDONLY), OpenSlot(1, "a/f_bottom", O_RDWR),
        PwriteSlot(1, 0, 6, 41), PreadSlot(1, 0, 100), PreadSlot(0, 0, 100), FstatSlot(0),
        FstatSlot(1), FtruncateSlot(1, 2), OpenSlot(2, "a/f_bottom", O_RDONLY),

@@ -1,5 +1,6 @@
 #include "tests/mount/diff_session.h"
 
+#include <cerrno>
 #include <cstdlib>
 #include <cstring>
 
@@ -59,6 +60,7 @@ std::string DiffSession::RemountDaemon() {
 }
 
 std::string DiffSession::Apply(const Op& op) {
+  if (!kernel_runner_ || !daemon_runner_) return "not mounted: " + op.ToString();
   OpResult want = kernel_runner_->Run(op);
   OpResult got = daemon_runner_->Run(op);
   std::string line = std::to_string(log_.size() + 1) + ". " + op.ToString() +
@@ -73,6 +75,7 @@ std::string DiffSession::Apply(const Op& op) {
 }
 
 OpResult DiffSession::ApplyDaemonOnly(const Op& op) {
+  if (!daemon_runner_) return {-1, ENOTCONN, "not mounted"};
   OpResult got = daemon_runner_->Run(op);
   log_.push_back(std::to_string(log_.size() + 1) + ". [daemon only] " + op.ToString() + " -> " +
                  got.ToString());
@@ -80,6 +83,7 @@ OpResult DiffSession::ApplyDaemonOnly(const Op& op) {
 }
 
 OpResult DiffSession::ApplyKernelOnly(const Op& op) {
+  if (!kernel_runner_) return {-1, ENOTCONN, "not mounted"};
   OpResult got = kernel_runner_->Run(op);
   log_.push_back(std::to_string(log_.size() + 1) + ". [kernel only] " + op.ToString() + " -> " +
                  got.ToString());

@@ -35,10 +35,13 @@ class DiffTestBase : public ::testing::Test {
     session_ = std::make_unique<DiffSession>("diff", options);
     std::string error = session_->Start();
     ASSERT_EQ(error, "") << "cannot mount";
+    started_ = true;
   }
 
   // Runs ops on both mounts; any disagreement is a failure with the log.
+  // (Does nothing once a mount failed: that failure is already recorded.)
   void Run(std::initializer_list<Op> ops) {
+    if (!started_) return;
     for (const Op& op : ops) {
       std::string mismatch = session_->Apply(op);
       if (!mismatch.empty()) ADD_FAILURE() << mismatch << "\nop log:\n" << session_->Log();
@@ -47,6 +50,7 @@ class DiffTestBase : public ::testing::Test {
 
   // Live trees, then remounts (daemon over its upper, kernel over it).
   void FinishAndCompare() {
+    if (!started_) return;
     std::string diff = session_->CompareLiveTrees();
     if (!diff.empty()) ADD_FAILURE() << diff << "op log:\n" << session_->Log();
     std::string after = session_->CheckAfterUnmount();
@@ -58,6 +62,7 @@ class DiffTestBase : public ::testing::Test {
  private:
   std::unique_ptr<Watchdog> watchdog_;
   std::unique_ptr<DiffSession> session_;
+  bool started_ = false;
 };
 
 }  // namespace strata::mounttest

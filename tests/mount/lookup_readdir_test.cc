@@ -12,7 +12,7 @@ namespace {
 class Lookup : public DiffTestBase {};
 
 TEST_F(Lookup, WhiteoutsOfEveryFormHideLowerEntries) {
-  StartSession();
+  ASSERT_NO_FATAL_FAILURE(StartSession());
   Run({Stat("wh_target"), Stat("oci_wh_target"), Stat("ghost"), Stat("b/x"), Stat("b/y"),
        Stat("b/z"), Read("wh_target"), Read("b/y"), Stat("rm_dir"), Stat("rm_dir/inner"),
        Stat("oci_rm_dir"), Stat("oci_rm_dir/inner"), Readdir("rm_dir")});
@@ -20,14 +20,14 @@ TEST_F(Lookup, WhiteoutsOfEveryFormHideLowerEntries) {
 }
 
 TEST_F(Lookup, MarkerNamesAreNeverVisible) {
-  StartSession();
+  ASSERT_NO_FATAL_FAILURE(StartSession());
   Run({Stat(".wh.oci_wh_target"), Stat("b/.wh.y"), Stat("oci_opq/.wh..wh..opq"),
        Read(".wh.oci_wh_target"), Readdir(""), Readdir("b"), Readdir("oci_opq")});
   FinishAndCompare();
 }
 
 TEST_F(Lookup, OpaqueDirectoriesOfEveryFormStopTheMerge) {
-  StartSession({.daemon_form = MarkerForm::kOci});
+  ASSERT_NO_FATAL_FAILURE(StartSession({.daemon_form = MarkerForm::kOci}));
   Run({Readdir("opq_dir"), Stat("opq_dir/hidden_by_opaque"), Stat("opq_dir/visible_mid"),
        Readdir("oci_opq"), Stat("oci_opq/hidden_by_oci_opq"), Read("oci_opq/visible_top"),
        Readdir("uopq_dir"), Stat("uopq_dir/hidden_by_user_opaque"), Stat("opq_dir")});
@@ -35,13 +35,13 @@ TEST_F(Lookup, OpaqueDirectoriesOfEveryFormStopTheMerge) {
 }
 
 TEST_F(Lookup, UserXattrOpaqueFormStopsTheMerge) {
-  StartSession({.daemon_form = MarkerForm::kUserXattr});
+  ASSERT_NO_FATAL_FAILURE(StartSession({.daemon_form = MarkerForm::kUserXattr}));
   Run({Readdir("uopq_dir"), Stat("uopq_dir/hidden_by_user_opaque"), Listxattr("uopq_dir")});
   FinishAndCompare();
 }
 
 TEST_F(Lookup, NonDirectoriesHideWhatIsBelow) {
-  StartSession();
+  ASSERT_NO_FATAL_FAILURE(StartSession());
   Run({Stat("dir_replaced"), Read("dir_replaced"), Stat("dir_replaced/old"),
        Readdir("dir_replaced"), Stat("file_replaced"), Readdir("file_replaced"),
        Read("file_replaced/inner"), Read("a/shadowed"), Stat("a/shadowed")});
@@ -49,7 +49,7 @@ TEST_F(Lookup, NonDirectoriesHideWhatIsBelow) {
 }
 
 TEST_F(Lookup, DirectoriesMergeAcrossAllLayers) {
-  StartSession();
+  ASSERT_NO_FATAL_FAILURE(StartSession());
   Run({Readdir(""), Readdir("a"), Readdir("a/sub"), Readdir("b"), Readdir("deep"),
        Readdir("top_only_dir/n1/n2"), Stat("a"), Stat("a/sub"), Stat(""),
        Read("a/sub/deep.txt"), Read("a/sub/top_deep"), Read("a/f_bottom"), Read("a/f_mid")});
@@ -57,7 +57,7 @@ TEST_F(Lookup, DirectoriesMergeAcrossAllLayers) {
 }
 
 TEST_F(Lookup, SymlinksSpecialFilesAndAttributes) {
-  StartSession();
+  ASSERT_NO_FATAL_FAILURE(StartSession());
   Run({Readlink("sym_rel"), Readlink("sym_abs"), Readlink("sym_dangling"), Readlink("sym_top"),
        Stat("sym_rel", true), Stat("sym_dangling", true), Stat("sym_to_dir/f_top", false),
        Read("sym_rel"), Readdir("sym_to_dir"), Stat("fifo1"), Stat("null_dev"),
@@ -70,7 +70,7 @@ TEST_F(Lookup, SymlinksSpecialFilesAndAttributes) {
 }
 
 TEST_F(Lookup, ReadOnlyMountWithoutUpperGivesErofs) {
-  StartSession({.read_only = true});
+  ASSERT_NO_FATAL_FAILURE(StartSession({.read_only = true}));
   Run({Read("a/f_bottom"), Readdir("a"), OpenClose("a/f_bottom", O_WRONLY),
        OpenClose("newfile", O_CREAT | O_WRONLY), Write("a/f_top", 0, 3, 1), Truncate("a/f_top", 0),
        Chmod("a/f_top", 0600), Chown("a/f_top", 1, 1), Utimens("a/f_top", 1200000000, 1200000000),

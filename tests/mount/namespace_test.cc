@@ -24,7 +24,7 @@ class Namespace : public DiffTestBase {
 };
 
 TEST_F(Namespace, UnlinkOfLowerEntriesLeavesWhiteouts) {
-  StartSession();
+  ASSERT_NO_FATAL_FAILURE(StartSession());
   Run({Unlink("a/f_bottom"), Unlink("a/shadowed"), Unlink("hl_a"), Unlink("sym_rel"),
        Unlink("fifo1"), Unlink("null_dev"), Unlink("a"), Unlink("nope"), Unlink("wh_target"),
        Stat("a/f_bottom"), Stat("hl_b"), Readdir("a"), Readdir("")});
@@ -35,7 +35,7 @@ TEST_F(Namespace, UnlinkOfLowerEntriesLeavesWhiteouts) {
 }
 
 TEST_F(Namespace, RmdirOfLowerDirectoriesLeavesWhiteouts) {
-  StartSession();
+  ASSERT_NO_FATAL_FAILURE(StartSession());
   Run({Rmdir("empty_dir"), Unlink("b/z"), Rmdir("b"), Rmdir("top_only_dir/n1/n2"),
        Unlink("top_only_dir/n1/n2/leaf"), Rmdir("top_only_dir/n1/n2"), Readdir("top_only_dir/n1"),
        Rmdir("a/f_top"), Rmdir("nope"), Readdir("")});
@@ -45,7 +45,7 @@ TEST_F(Namespace, RmdirOfLowerDirectoriesLeavesWhiteouts) {
 }
 
 TEST_F(Namespace, RmdirOfNonEmptyMergedDirectoryFails) {
-  StartSession();
+  ASSERT_NO_FATAL_FAILURE(StartSession());
   Run({Rmdir("a"), Rmdir("deep"), Rmdir("a/sub"), Unlink("opq_dir/visible_mid"), Rmdir("opq_dir"),
        Unlink("oci_opq/visible_top"), Rmdir("oci_opq"), Unlink("deep/l1only"), Rmdir("deep"),
        Readdir("")});
@@ -53,7 +53,7 @@ TEST_F(Namespace, RmdirOfNonEmptyMergedDirectoryFails) {
 }
 
 TEST_F(Namespace, MkdirOverAWhiteoutIsOpaque) {
-  StartSession();
+  ASSERT_NO_FATAL_FAILURE(StartSession());
   Run({Mkdir("rm_dir"), Readdir("rm_dir"), Stat("rm_dir/inner"), Unlink("b/z"), Rmdir("b"),
        Mkdir("b", 0700), Readdir("b"), Stat("b/x"), Unlink("deep/l1only"), Rmdir("deep"),
        Mkdir("deep"), OpenClose("deep/new", O_CREAT | O_WRONLY), Readdir("deep"),
@@ -62,7 +62,7 @@ TEST_F(Namespace, MkdirOverAWhiteoutIsOpaque) {
 }
 
 TEST_F(Namespace, CreateOverWhiteoutAndNewObjects) {
-  StartSession();
+  ASSERT_NO_FATAL_FAILURE(StartSession());
   Run({OpenClose("wh_target", O_CREAT | O_WRONLY, 0600), Stat("wh_target"), Read("wh_target"),
        OpenClose("oci_wh_target", O_CREAT | O_EXCL | O_WRONLY, 0640), Stat("oci_wh_target"),
        OpenClose("a/f_top", O_CREAT | O_EXCL | O_WRONLY), OpenClose("a/f_top", O_DIRECTORY),
@@ -74,14 +74,14 @@ TEST_F(Namespace, CreateOverWhiteoutAndNewObjects) {
 }
 
 TEST_F(Namespace, RenameOfLowerDirectoryGivesExdev) {
-  StartSession();
+  ASSERT_NO_FATAL_FAILURE(StartSession());
   Run({Rename("a", "a2"), Rename("empty_dir", "empty2"), Rename("top_only_dir/n1", "n1"),
        Rename("a/sub", "b/sub"), Readdir(""), Stat("a2")});
   FinishAndCompare();
 }
 
 TEST_F(Namespace, RenameOfPureUpperDirectory) {
-  StartSession();
+  ASSERT_NO_FATAL_FAILURE(StartSession());
   Run({Mkdir("newd"), Write("newd/f", 0, 10, 51), Mkdir("newd/inner"), Rename("newd", "a/moved"),
        Readdir("a/moved"), Read("a/moved/f"), Stat("newd"), Rename("a/moved", "rm_dir"),
        Readdir("rm_dir"), Mkdir("other"), Rename("other", "rm_dir"), Rename("rm_dir", "empty_dir"),
@@ -90,7 +90,7 @@ TEST_F(Namespace, RenameOfPureUpperDirectory) {
 }
 
 TEST_F(Namespace, RenameOfFilesCopiesUpAndWhitesOutTheSource) {
-  StartSession();
+  ASSERT_NO_FATAL_FAILURE(StartSession());
   Run({Rename("a/f_bottom", "b/moved"), Read("b/moved"), Stat("a/f_bottom"),
        Rename("xattr_file", "a/xattr_moved"), Listxattr("a/xattr_moved"),
        Rename("hl_top1", "a/f_mid"), Read("a/f_mid"), Stat("hl_top2"), Rename("sym_rel", "sym2"),
@@ -102,7 +102,7 @@ TEST_F(Namespace, RenameOfFilesCopiesUpAndWhitesOutTheSource) {
 }
 
 TEST_F(Namespace, RenameNoreplace) {
-  StartSession();
+  ASSERT_NO_FATAL_FAILURE(StartSession());
   Run({Rename("a/f_top", "a/f_mid", RENAME_NOREPLACE), Rename("a/f_top", "a/fresh", RENAME_NOREPLACE),
        Rename("a/fresh", "wh_target", RENAME_NOREPLACE), Rename("size_1", "b/x", RENAME_NOREPLACE),
        Rename("size_4096", "b/z", RENAME_NOREPLACE), Readdir("a"), Readdir("")});
@@ -110,7 +110,7 @@ TEST_F(Namespace, RenameNoreplace) {
 }
 
 TEST_F(Namespace, RenameExchange) {
-  StartSession();
+  ASSERT_NO_FATAL_FAILURE(StartSession());
   Run({Rename("a/f_top", "b/z", RENAME_EXCHANGE), Read("a/f_top"), Read("b/z"),
        Rename("a/f_mid", "nope", RENAME_EXCHANGE), Mkdir("n1"), Mkdir("n2"),
        Write("n1/f", 0, 5, 61), Rename("n1", "n2", RENAME_EXCHANGE), Readdir("n1"), Readdir("n2"),
@@ -120,7 +120,7 @@ TEST_F(Namespace, RenameExchange) {
 }
 
 TEST_F(Namespace, RenameOverExistingTargets) {
-  StartSession();
+  ASSERT_NO_FATAL_FAILURE(StartSession());
   Run({Rename("size_1", "a/f_bottom"), Read("a/f_bottom"), Rename("size_4096", "a"),
        Rename("empty_dir", "size_65537"), Mkdir("up"), Rename("up", "a"), Rename("up", "deep"),
        Mkdir("up2"), Rename("up2", "empty_dir"), Readdir(""), Readdir("empty_dir")});
@@ -128,7 +128,7 @@ TEST_F(Namespace, RenameOverExistingTargets) {
 }
 
 TEST_F(Namespace, HardLinksCopyUpTheirSource) {
-  StartSession();
+  ASSERT_NO_FATAL_FAILURE(StartSession());
   Run({Stat("hl_a"), Stat("hl_b"), Link("hl_a", "hl_c"), Stat("hl_a"), Stat("hl_b"),
        Stat("hl_c"), Write("hl_c", 0, 3, 71), Read("hl_a"), Read("hl_b"), Write("hl_top1", 0, 3, 72),
        Read("hl_top2"), Stat("hl_top1"), Stat("hl_top2"), Link("a/f_bottom", "b/linked"),

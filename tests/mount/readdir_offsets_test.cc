@@ -55,7 +55,7 @@ class ReaddirOffsets : public DiffTestBase {
 };
 
 TEST_F(ReaddirOffsets, SeekdirReturnsToTheSamePlaceInAMergedDirectory) {
-  StartSession();
+  ASSERT_NO_FATAL_FAILURE(StartSession());
   for (size_t first : {0, 1, 5, 17, 30}) {
     EXPECT_EQ(SeekBackAndCompare(session().KernelPath(""), first, ""), "") << "kernel, " << first;
     EXPECT_EQ(SeekBackAndCompare(session().DaemonPath(""), first, ""), "") << "daemon, " << first;
@@ -64,7 +64,7 @@ TEST_F(ReaddirOffsets, SeekdirReturnsToTheSamePlaceInAMergedDirectory) {
 }
 
 TEST_F(ReaddirOffsets, SeekdirStaysValidWhenEntriesAreRemoved) {
-  StartSession();
+  ASSERT_NO_FATAL_FAILURE(StartSession());
   // Remove a lower entry (becomes a whiteout) and an upper one between
   // telldir and seekdir.
   Run({OpenClose("n_upper", O_CREAT | O_WRONLY), Write("n_upper", 0, 3, 91)});

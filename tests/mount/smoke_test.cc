@@ -7,17 +7,17 @@ namespace {
 class FixtureView : public DiffTestBase {};
 
 TEST_F(FixtureView, MergedTreesAgree) {
-  StartSession();
+  ASSERT_NO_FATAL_FAILURE(StartSession());
   FinishAndCompare();
 }
 
 TEST_F(FixtureView, MergedTreesAgreeWithUserXattrOpaque) {
-  StartSession({.daemon_form = MarkerForm::kUserXattr});
+  ASSERT_NO_FATAL_FAILURE(StartSession({.daemon_form = MarkerForm::kUserXattr}));
   FinishAndCompare();
 }
 
 TEST_F(FixtureView, MergedTreesAgreeWithKernelFormOnly) {
-  StartSession({.daemon_form = MarkerForm::kKernel});
+  ASSERT_NO_FATAL_FAILURE(StartSession({.daemon_form = MarkerForm::kKernel}));
   FinishAndCompare();
 }
 

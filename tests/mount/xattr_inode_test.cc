@@ -15,7 +15,7 @@ namespace {
 class Xattrs : public DiffTestBase {};
 
 TEST_F(Xattrs, UserNamespaceMatchesTheKernel) {
-  StartSession();
+  ASSERT_NO_FATAL_FAILURE(StartSession());
   Run({Listxattr("xattr_file"), Getxattr("xattr_file", "user.color"),
        Getxattr("xattr_file", "user.bin"), Getxattr("xattr_file", "user.none"),
        Setxattr("xattr_file", "user.color", "red", XATTR_CREATE),
@@ -30,7 +30,7 @@ TEST_F(Xattrs, UserNamespaceMatchesTheKernel) {
 }
 
 TEST_F(Xattrs, TrustedOverlayXattrsAreHiddenLikeTheKernel) {
-  StartSession();
+  ASSERT_NO_FATAL_FAILURE(StartSession());
   Run({Listxattr("opq_dir"), Getxattr("opq_dir", "trusted.overlay.opaque"), Readdir("opq_dir"),
        Setxattr("a/f_top", "trusted.other", "1"), Getxattr("a/f_top", "trusted.other"),
        Listxattr("a/f_top")});
@@ -40,7 +40,7 @@ TEST_F(Xattrs, TrustedOverlayXattrsAreHiddenLikeTheKernel) {
 // Kernel 6.7+ accepts trusted.overlay.* through the mount and stores it
 // escaped; DESIGN §2 says strata refuses them, so the daemon alone is checked.
 TEST_F(Xattrs, TrustedOverlayXattrsAreNotSettableThroughTheDaemon) {
-  StartSession();
+  ASSERT_NO_FATAL_FAILURE(StartSession());
   for (const char* name : {"trusted.overlay.opaque", "trusted.overlay.redirect",
                            "trusted.overlay.origin"}) {
     OpResult set = session().ApplyDaemonOnly(Setxattr("a", name, "y"));
@@ -58,7 +58,7 @@ TEST_F(Xattrs, TrustedOverlayXattrsAreNotSettableThroughTheDaemon) {
 // overlayfs in its default (trusted) mode does not, so this is not
 // differential: the daemon alone is checked.
 TEST_F(Xattrs, UserOverlayAndStrataXattrsAreHiddenByTheDaemon) {
-  StartSession({.daemon_form = MarkerForm::kUserXattr});
+  ASSERT_NO_FATAL_FAILURE(StartSession({.daemon_form = MarkerForm::kUserXattr}));
   OpResult list = session().ApplyDaemonOnly(Listxattr("uopq_dir"));
   EXPECT_EQ(list.payload.find("user.overlay"), std::string::npos) << list.ToString();
   OpResult get = session().ApplyDaemonOnly(Getxattr("uopq_dir", "user.overlay.opaque"));
@@ -93,7 +93,7 @@ class Inodes : public DiffTestBase {
 // hard-linked lower files, whose links it breaks with index=off), the
 // daemon must keep it too, and across a remount.
 TEST_F(Inodes, StableAcrossCopyUpAndRemount) {
-  StartSession();
+  ASSERT_NO_FATAL_FAILURE(StartSession());
   const std::vector<std::string> paths = {"a", "a/f_bottom", "a/sub", "a/sub/deep.txt",
                                           "hl_a", "hl_b", "sym_rel", "fifo1", "exec.sh",
                                           "top_only_dir/n1/n2/leaf", "random_200k"};

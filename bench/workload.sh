@@ -516,9 +516,13 @@ measure_memory() {
 
 generate
 
+# The tree stratafs presumably comes from; only a hint when STRATAFS points elsewhere.
+tree_rev=$(git -C "$kRepo" log -1 --format=%h 2>/dev/null || echo '?')
+[[ -n "$(git -C "$kRepo" status --porcelain -- fs 2>/dev/null)" ]] && tree_rev+=" + uncommitted changes in fs/"
 log "work dir $D, runs $runs, implementations ${impl_list[*]}"
-log "stratafs: $STRATAFS ($(git -C "$kRepo" log -1 --format=%h 2>/dev/null || echo '?'))"
+log "stratafs: $STRATAFS (tree at $tree_rev)"
 started=$(date -u '+%Y-%m-%d %H:%M UTC')
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 
 for w in "${selected[@]}"; do
   have_fn "wl_${w}_prewarm" && "wl_${w}_prewarm"
@@ -548,6 +552,11 @@ has() { [[ ",$impls," == *",$1,"* ]]; }
 {
   echo
   echo "### $started — $(nproc) vCPU, kernel $(uname -r), $runs runs, median wall time"
+  echo
+  echo "Load average before / after: $load_before / $(cut -d' ' -f1-3 /proc/loadavg)."
+  [[ " ${impl_list[*]} " == *" stratafs "* ]] && echo "stratafs: \`$STRATAFS\`, tree at $tree_rev."
+  [[ " ${impl_list[*]} " == *" fuse-overlayfs "* ]] &&
+    echo "fuse-overlayfs: $("$FUSE_OVERLAYFS" --version 2>/dev/null | sed -n 's/^fuse-overlayfs: version //p' | head -1)."
   echo
   header="| workload |"
   sep="|---|"

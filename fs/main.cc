@@ -130,6 +130,9 @@ int main(int argc, char* argv[]) {
   fuse_lowlevel_ops ops = strata::ops::MakeOperations();
   fuse_session* se = fuse_session_new(&args, &ops, sizeof ops, &ctx);
   if (!se) return Fail("cannot create the FUSE session (is /dev/fuse available?)");
+  // Attribute invalidations only (offset -1): no page cache, no inode lock.
+  fs.set_attributes_changed(
+      [se](uint64_t nodeid) { fuse_lowlevel_notify_inval_inode(se, nodeid, -1, 0); });
   if (fuse_set_signal_handlers(se) != 0) {
     fuse_session_destroy(se);
     return Fail("cannot install signal handlers");

@@ -9,6 +9,7 @@
 #include "fs/base/scope_guard.h"
 #include "fs/copyup/copy_data.h"
 #include "fs/copyup/copy_meta.h"
+#include "fs/layer/origin_map.h"
 #include "fs/layer/resolver.h"
 #include "fs/layer/work_dir.h"
 #include "fs/sys/syscalls.h"
@@ -75,11 +76,12 @@ Result<CopyUpResult> CopyUp(const CopyUpRequest& req) {
     auto tmp_fd = sys::OpenAt(req.workdir, tmp.c_str(), O_PATH);
     if (!tmp_fd.ok()) return Errno(tmp_fd.error());
     STRATA_RETURN_IF_ERROR(CopyXattrs(req.src_fd, tmp_fd->get()));
-    if (req.origin_ino != 0 && (S_ISREG(req.st.st_mode) || S_ISDIR(req.st.st_mode))) {
-      uint64_t v = req.origin_ino;
-      // Best effort: without user xattrs st_ino just changes at remount.
-      (void)sys::SetXattr(tmp_fd->get(), layer::kOriginXattr,
-                          std::string_view(reinterpret_cast<const char*>(&v), sizeof v), 0);
+    if (req.origin_ino != 0 && !S_ISDIR(req.st.st_mode)) {
+      // Recorded before the copy appears, so it never shows a changing st_ino.
+      // (A directory keeps its number through its lower instance.)
+      auto tst = sys::StatFd(tmp_fd->get());
+      if (!tst.ok()) return Errno(tst.error());
+      STRATA_RETURN_IF_ERROR(layer::SetOrigin(req.origin_map, tst->st_ino, req.origin_ino));
     }
   }
   STRATA_RETURN_IF_ERROR(ApplyModeTimes(req.workdir, tmp.c_str(), req.st));

@@ -174,26 +174,18 @@ Result<Entry> UnionFs::Link(uint64_t nodeid, uint64_t newparent, std::string_vie
   auto dir = DirNode(newparent);
   if (!dir.ok()) return Errno(dir.error());
   STRATA_RETURN_IF_ERROR(CopyUp(node));
-  auto src = OpenObject(*node, O_PATH);
-  if (!src.ok()) return Errno(src.error());
-  auto e = CreateEntry(
+  // It is about to have several names: hold the inode itself (see Placement),
+  // so the new name finds this very node.
+  PinBeforeRemoval(node);
+  auto p = node->placement();
+  if (!p->fd.valid()) return Errno(ESTALE);
+  return CreateEntry(
       Caller{}, *dir, newname, node->type(),
       [&](int dirfd, const char* n) -> Status {
-        if (::linkat(src->get(), "", dirfd, n, AT_EMPTY_PATH) < 0) return Errno::Last();
+        if (::linkat(p->fd.get(), "", dirfd, n, AT_EMPTY_PATH) < 0) return Errno::Last();
         return Status::Ok();
       },
       false, 0);
-  if (e.ok() && e->node == node && !node->placement()->fd.valid()) {
-    // Now it has several names: hold the inode itself (see Placement).
-    auto old = node->placement();
-    auto np = std::make_shared<Placement>();
-    np->layer = old->layer;
-    np->dev = old->dev;
-    np->real_ino = old->real_ino;
-    np->fd = std::move(*src);
-    node->set_placement(std::move(np));
-  }
-  return e;
 }
 
 }  // namespace strata

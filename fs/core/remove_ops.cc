@@ -7,6 +7,7 @@
 #include "fs/core/node_keys.h"
 #include "fs/core/union_fs.h"
 #include "fs/layer/merged_dir.h"
+#include "fs/layer/origin_map.h"
 #include "fs/layer/whiteout.h"
 #include "fs/layer/work_dir.h"
 #include "fs/sys/syscalls.h"
@@ -57,6 +58,7 @@ Status UnionFs::RemoveEntry(const std::shared_ptr<Node>& parent, const std::stri
   }
   // Quota: the upper object goes (its last link, at least), a whiteout may come.
   const bool last_link = is_dir || victim.st.st_nlink <= 1;
+  if (upper_victim && last_link && !is_dir) layer::RemoveOrigin(stack_.origin_map_fd(), victim.st.st_ino);
   quota_.Refund(upper_victim && last_link ? QuotaBytes(victim.st) : 0,
                 (upper_victim ? 1 : 0) - ((!upper_victim || *need_whiteout) ? 1 : 0));
   Unlinked(parent, name, victim);

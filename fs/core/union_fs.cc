@@ -235,6 +235,7 @@ Status UnionFs::CopyUpOne(const std::shared_ptr<Node>& node, bool with_data) {
   req.with_data = with_data;
   req.durable = config_.durable;
   req.origin_ino = keeps_ino ? node->ino() : 0;
+  req.origin_map = stack_.origin_map_fd();
   if (config_.chunked_init && S_ISREG(src_st->st_mode) && with_data) {
     const struct stat lower_st = *src_st;
     req.init_without_data = [this, &node, lower_st](int tmp_fd) {
@@ -249,6 +250,7 @@ Status UnionFs::CopyUpOne(const std::shared_ptr<Node>& node, bool with_data) {
   const struct timespec parent_times[2] = {parent_st->st_atim, parent_st->st_mtim};
   ::futimens(*upper_parent, parent_times);
   if (!keeps_ino) node->set_ino(stack_.ReportedIno(layer::LayerStack::kUpper, done->st.st_ino));
+  const bool attrs_change = node->is_dir() ? p->dirs.size() == 1 : !keeps_ino;
 
   auto np = std::make_shared<Placement>();
   np->layer = layer::LayerStack::kUpper;
@@ -264,6 +266,7 @@ Status UnionFs::CopyUpOne(const std::shared_ptr<Node>& node, bool with_data) {
   }
   node->set_placement(std::move(np));
   table_->Rekey(node, NodeKey{done->st.st_dev, done->st.st_ino, 0});
+  if (attrs_change && config_.attributes_changed) config_.attributes_changed(node->nodeid());
   stats_.copyups.fetch_add(1, std::memory_order_relaxed);
   stats_.copyup_bytes.fetch_add(done->bytes_copied, std::memory_order_relaxed);
   return Status::Ok();

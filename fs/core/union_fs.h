@@ -37,6 +37,10 @@ struct UnionFsConfig {
   // without its data, given the lower's stat and its path in its layer.
   std::function<Status(int tmp_fd, const struct stat& lower, const std::string& relpath)>
       chunked_init;
+  // Told when what the kernel caches of a node's attributes goes stale
+  // without a reply carrying the new ones (a copy-up merges a directory: its
+  // nlink becomes 1; a multi-link file becomes single).
+  std::function<void(uint64_t nodeid)> attributes_changed;
 };
 
 // Who is asking: ownership of new objects.
@@ -65,6 +69,10 @@ class UnionFs {
   const layer::LayerStack& stack() const { return stack_; }
   InodeTable& table() { return *table_; }
   const UnionFsConfig& config() const { return config_; }
+  // Set once the FUSE session exists (see UnionFsConfig::attributes_changed).
+  void set_attributes_changed(std::function<void(uint64_t)> f) {
+    config_.attributes_changed = std::move(f);
+  }
   UnionFsStats& stats() { return stats_; }
   Quota& quota() { return quota_; }
 
@@ -151,8 +159,9 @@ class UnionFs {
  private:
   std::shared_ptr<Node> MakeRoot();
   // Resolves `name` under `dir` and interns a node for it (counting a lookup).
-  // Before an upper name goes away: a node reached by that name gets a held fd,
-  // so open files of it keep working (fstat, ftruncate) after the unlink.
+  // Gives a non-directory node a held O_PATH fd on its object: before the name
+  // it is reached by goes away (open files keep working: fstat, ftruncate),
+  // and before it gets a second name (see Placement).
   void PinBeforeRemoval(const std::shared_ptr<Node>& node);
   Result<Entry> LookupIn(const std::shared_ptr<Node>& dir, std::string_view name,
                          int first_lower = -1);

@@ -1,6 +1,7 @@
 // UnionFs: extended attributes. Overlay-private names are invisible: never
 // listed, and neither readable nor settable through the mount.
 #include <fcntl.h>
+#include <sys/xattr.h>
 
 #include <cstring>
 
@@ -81,6 +82,12 @@ Status UnionFs::SetXattr(const std::shared_ptr<Node>& node, const char* name,
   if (config_.noxattrs) return Errno(ENOTSUP);
   if (layer::IsPrivateXattr(name)) return Errno(EPERM);
   if (config_.read_only) return Errno(EROFS);
+  if (flags & (XATTR_CREATE | XATTR_REPLACE)) {
+    // Decide on the object as it is, before a copy-up (the kernel does too).
+    auto have = GetXattr(*node, name, nullptr, 0);
+    if ((flags & XATTR_CREATE) && have.ok()) return Errno(EEXIST);
+    if ((flags & XATTR_REPLACE) && !have.ok()) return Errno(have.error());
+  }
   STRATA_RETURN_IF_ERROR(CopyUp(node));
   node->set_xattrs(Node::Xattrs::kUnknown);
   auto fd = OpenObject(*node, O_PATH);
@@ -92,6 +99,9 @@ Status UnionFs::RemoveXattr(const std::shared_ptr<Node>& node, const char* name)
   if (config_.noxattrs) return Errno(ENOTSUP);
   if (layer::IsPrivateXattr(name)) return Errno(ENODATA);
   if (config_.read_only) return Errno(EROFS);
+  // Removing what is not there changes nothing: no copy-up (kernel too).
+  auto have = GetXattr(*node, name, nullptr, 0);
+  if (!have.ok()) return Errno(have.error());
   STRATA_RETURN_IF_ERROR(CopyUp(node));
   node->set_xattrs(Node::Xattrs::kUnknown);
   auto fd = OpenObject(*node, O_PATH);

@@ -47,6 +47,8 @@ class LayerStack {
   int workdir_fd() const { return work_.get(); }
   // WORKDIR itself (strata-only state that must survive mounts lives there).
   int workdir_root_fd() const { return work_root_.get(); }
+  // WORKDIR/strata-origin (see origin_map.h); -1 without an upper.
+  int origin_map_fd() const { return origin_map_.get(); }
   // True when every layer lives on one filesystem (inode numbers are unique).
   bool single_fs() const { return single_fs_; }
   MarkerNamespace markers() const { return markers_; }
@@ -61,6 +63,7 @@ class LayerStack {
   bool single_fs_ = true;
   UniqueFd work_;  // WORKDIR/work, where copy-ups are built
   UniqueFd work_root_;
+  UniqueFd origin_map_;
   MarkerNamespace markers_ = MarkerNamespace::kTrusted;
 };
 

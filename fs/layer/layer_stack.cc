@@ -8,6 +8,7 @@
 
 #include "fs/layer/layer.h"
 #include "fs/sys/syscalls.h"
+#include "fs/layer/origin_map.h"
 #include "fs/layer/work_dir.h"
 
 namespace strata::layer {
@@ -139,6 +140,13 @@ std::optional<LayerStack> LayerStack::Open(const std::vector<std::string>& lower
       return std::nullopt;
     }
     s.work_root_ = std::move(*root);
+    auto origins = OpenOriginMap(s.work_root_.get());
+    if (!origins.ok()) {
+      *error = "workdir '" + workdir + "': cannot prepare " + kOriginDirName + ": " +
+               std::strerror(origins.error());
+      return std::nullopt;
+    }
+    s.origin_map_ = std::move(*origins);
   }
   std::map<dev_t, unsigned> devs;
   for (auto& l : s.layers_) {

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <unordered_map>
 
+#include "fs/layer/origin_map.h"
 #include "fs/sys/syscalls.h"
 
 namespace strata::layer {
@@ -19,17 +20,6 @@ constexpr size_t kHidden = static_cast<size_t>(-1);
 
 unsigned char TypeFromMode(mode_t m) { return static_cast<unsigned char>(IFTODT(m)); }
 
-// The number a copy-up recorded on an upper file (Resolve reports it too), or 0.
-ino_t OriginAt(int dirfd, const char* name) {
-  uint64_t v = 0;
-  auto n = sys::GetXattrAt(dirfd, name, kOriginXattr, &v, sizeof v);
-  if (!n.ok() && n.error() == ENOSYS) {
-    auto fd = sys::OpenAt(dirfd, name, O_PATH);
-    if (!fd.ok()) return 0;
-    n = sys::GetXattrRaw(fd->get(), kOriginXattr, &v, sizeof v);
-  }
-  return n.ok() && *n == sizeof v ? static_cast<ino_t>(v) : 0;
-}
 
 }  // namespace
 
@@ -40,7 +30,7 @@ Result<std::vector<MergedEntry>> ListMerged(const LayerStack& stack,
   std::unordered_map<std::string, size_t> seen;
   // Upper regular files may be copy-ups (renamed ones too): their reported
   // inode number comes from the origin xattr, as Resolve does.
-  std::vector<size_t> upper_files;
+  std::vector<std::pair<size_t, ino_t>> upper_files;  // index, upper inode number
   // Upper directories with a directory below: they report the lower one's
   // number if they merge with it (not opaque), as Resolve does.
   struct LowerDir {
@@ -90,7 +80,7 @@ Result<std::vector<MergedEntry>> ListMerged(const LayerStack& stack,
         }
         type = TypeFromMode(st.st_mode);
       }
-      if (is_upper && type == DT_REG) upper_files.push_back(out.size());
+      if (is_upper && type != DT_DIR) upper_files.push_back({out.size(), e.ino});
       seen.emplace(e.name, out.size());
       out.push_back(MergedEntry{std::move(e.name), type, inst.layer,
                                 stack.ReportedIno(inst.layer, e.ino), 0});
@@ -109,8 +99,9 @@ Result<std::vector<MergedEntry>> ListMerged(const LayerStack& stack,
   }
   // Before sorting: the indices above refer to the order of discovery.
   const int top_fd = dirs.empty() ? -1 : dirs.front().fd.get();
-  for (size_t i : upper_files)
-    if (ino_t origin = OriginAt(top_fd, out[i].name.c_str())) out[i].ino = origin;
+  // Copied-up objects keep the number they had below (origin_map.h).
+  for (const auto& [i, real_ino] : upper_files)
+    if (ino_t origin = GetOrigin(stack.origin_map_fd(), real_ino)) out[i].ino = origin;
   for (const LowerDir& d : upper_dirs) {
     auto inst = OpenDirInstance(LayerStack::kUpper, top_fd, out[d.index].name.c_str());
     if (inst.ok() && !inst->markers.opaque) out[d.index].ino = d.ino;

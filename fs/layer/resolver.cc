@@ -5,6 +5,7 @@
 #include <cstring>
 #include <string>
 
+#include "fs/layer/origin_map.h"
 #include "fs/sys/syscalls.h"
 
 namespace strata::layer {
@@ -27,17 +28,6 @@ Result<Probe> ProbeName(const DirInstance& dir, const std::string& name, struct 
   return Probe::kPresent;
 }
 
-ino_t OriginIno(int dirfd, const char* name) {
-  uint64_t v = 0;
-  auto n = sys::GetXattrAt(dirfd, name, kOriginXattr, &v, sizeof v);
-  if (!n.ok() && n.error() == ENOSYS) {
-    auto fd = sys::OpenAt(dirfd, name, O_PATH);
-    if (!fd.ok()) return 0;
-    n = sys::GetXattrRaw(fd->get(), kOriginXattr, &v, sizeof v);
-  }
-  if (!n.ok() || *n != sizeof v) return 0;
-  return static_cast<ino_t>(v);
-}
 
 }  // namespace
 
@@ -77,8 +67,8 @@ Result<std::optional<Resolved>> Resolve(const LayerStack& stack,
       out->st = st;
       if (!S_ISDIR(st.st_mode)) {
         ino_t origin = 0;
-        if (dir.layer == LayerStack::kUpper && stack.has_upper() && S_ISREG(st.st_mode))
-          origin = OriginIno(dir.fd.get(), name.c_str());
+        if (dir.layer == LayerStack::kUpper && stack.has_upper())
+          origin = GetOrigin(stack.origin_map_fd(), st.st_ino);
         out->ino = origin ? origin : stack.ReportedIno(dir.layer, st.st_ino);
         return out;  // a non-directory hides everything below
       }

@@ -55,10 +55,6 @@ struct Resolved {
   ino_t ino = 0;
 };
 
-// The value of the origin xattr written at copy-up: the inode number the
-// object reported before it was copied, so st_ino survives copy-up and remount.
-inline constexpr const char* kOriginXattr = "user.strata.origin";
-
 // Resolves `name` below a merged directory whose instances are `parent`
 // (top first). Returns nullopt when the name does not exist or is whited out.
 //

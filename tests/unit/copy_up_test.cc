@@ -13,7 +13,7 @@
 
 #include "fs/copyup/copy_data.h"
 #include "fs/copyup/copy_meta.h"
-#include "fs/layer/resolver.h"
+#include "fs/layer/origin_map.h"
 #include "fs/sys/syscalls.h"
 #include "tests/unit/layer_fixture.h"
 
@@ -36,9 +36,10 @@ void SetTimes(const std::string& path, time_t atime, long ans, time_t mtime, lon
 class CopyUpTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    for (const char* d : {"lower", "upper", "work"}) MakeDirs(P(d));
+    for (const char* d : {"lower", "upper", "work", "origins"}) MakeDirs(P(d));
     upper_ = Open("upper");
     work_ = Open("work");
+    origins_ = Open("origins");
   }
   std::string P(std::string_view rel) const { return dir_ / rel; }
   UniqueFd Open(std::string_view rel, int flags = O_RDONLY | O_DIRECTORY) {
@@ -63,6 +64,7 @@ class CopyUpTest : public ::testing::Test {
     req.with_data = with_data;
     req.durable = false;  // durability is not observable here; keep it fast
     req.origin_ino = origin;
+    req.origin_map = origins_.get();
     return CopyUp(req);
   }
 
@@ -82,7 +84,7 @@ class CopyUpTest : public ::testing::Test {
   }
 
   unittest::TempDir dir_;
-  UniqueFd upper_, work_, src_;
+  UniqueFd upper_, work_, src_, origins_;
   struct stat src_st_ {};
 };
 
@@ -183,13 +185,7 @@ TEST_F(CopyUpTest, XattrsCopiedButNotThePrivateOnes) {
   EXPECT_EQ(GetXattr(P("upper/x"), "user.empty"), "");
 }
 
-// DISABLED: fails today. CopyUp copies the xattrs and then chowns the copy,
-// and a chown drops security.capability. Kernel overlayfs keeps it (checked on
-// this machine: setcap'd lower file, `touch -m` through an overlay mount, the
-// upper copy has the same security.capability). Fix in fs/copyup: chown
-// before CopyXattrs (then mode, then times). Run with
-// --gtest_also_run_disabled_tests.
-TEST_F(CopyUpTest, DISABLED_FileCapabilitiesSurvive) {
+TEST_F(CopyUpTest, FileCapabilitiesSurvive) {
   // Kernel overlayfs keeps security.capability on copy-up (it sets the owner
   // without ATTR_KILL_PRIV); a copied /usr/bin/ping must keep working.
   WriteFile(P("lower/ping"), "elf", 0755);
@@ -206,22 +202,22 @@ TEST_F(CopyUpTest, DISABLED_FileCapabilitiesSurvive) {
 
 TEST_F(CopyUpTest, OriginIsRecorded) {
   WriteFile(P("lower/f"), "x");
+  unittest::MakeSymlink("t", P("lower/link"));
   MakeDirs(P("lower/d"));
   ASSERT_TRUE(CopyUpName("f", true, 0xABCDEF).ok());
+  ASSERT_TRUE(CopyUpName("link", true, 0xABCDF0).ok());
   ASSERT_TRUE(CopyUpName("d", true, 0x123456).ok());
-  auto read_origin = [&](const std::string& p) -> uint64_t {
-    auto v = GetXattr(p, layer::kOriginXattr);
-    uint64_t o = 0;
-    if (!v || v->size() != sizeof o) return 0;
-    std::memcpy(&o, v->data(), sizeof o);
-    return o;
-  };
-  EXPECT_EQ(read_origin(P("upper/f")), 0xABCDEFu);
-  EXPECT_EQ(read_origin(P("upper/d")), 0x123456u);
-  // Without an origin nothing private is written.
+  EXPECT_EQ(layer::GetOrigin(origins_.get(), Lstat(P("upper/f")).st_ino), 0xABCDEFu);
+  EXPECT_EQ(layer::GetOrigin(origins_.get(), Lstat(P("upper/link")).st_ino), 0xABCDF0u);
+  // A directory keeps its number through its lower instance: nothing recorded.
+  EXPECT_EQ(layer::GetOrigin(origins_.get(), Lstat(P("upper/d")).st_ino), 0u);
+  // Nothing private on the copies themselves (a kernel mount would show it).
+  for (const char* n : {"f", "d"}) EXPECT_TRUE(unittest::ListXattrs(P("upper/") + n).empty()) << n;
+  // Without an origin nothing is recorded.
   WriteFile(P("lower/g"), "x");
   ASSERT_TRUE(CopyUpName("g").ok());
-  EXPECT_TRUE(unittest::ListXattrs(P("upper/g")).empty());
+  EXPECT_EQ(layer::GetOrigin(origins_.get(), Lstat(P("upper/g")).st_ino), 0u);
+  EXPECT_EQ(unittest::ListDir(P("origins")).size(), 2u);
 }
 
 TEST_F(CopyUpTest, DirectoryWithoutItsChildren) {

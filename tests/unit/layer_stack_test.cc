@@ -8,6 +8,7 @@
 #include <set>
 
 #include "fs/layer/layer.h"
+#include "fs/layer/origin_map.h"
 #include "tests/unit/layer_fixture.h"
 
 namespace strata::layer {
@@ -70,6 +71,7 @@ TEST_F(LayerStackTest, OpensAReadOnlyStack) {
   EXPECT_EQ(s->size(), 1u);
   EXPECT_EQ(s->first_lower(), 0);
   EXPECT_LT(s->workdir_fd(), 0);
+  EXPECT_LT(s->origin_map_fd(), 0);
   EXPECT_FALSE(s->at(0).writable);
 }
 
@@ -173,10 +175,13 @@ TEST_F(LayerStackTest, StaleWorkFilesAreRemoved) {
   MakeSymlink(P("keep"), P("work/work/#link"));
   unittest::MakeDeviceWhiteout(P("work/work/#wh"));
   WriteFile(P("work/index-or-other"), "not ours to clean");
+  // Recorded origins must survive a remount: they are not work files.
+  MakeSymlink("456", P("work/strata-origin/123"));
   std::string error;
   auto s = Open({P("l0")}, P("upper"), P("work"), &error);
   ASSERT_TRUE(s.has_value()) << error;
   EXPECT_TRUE(unittest::ListDir(P("work/work")).empty());
+  EXPECT_EQ(GetOrigin(s->origin_map_fd(), 123), 456u);
   // Removal never followed the symlink.
   EXPECT_EQ(unittest::ReadFile(P("keep/precious")), "keep");
   EXPECT_TRUE(unittest::Exists(P("work/index-or-other")));

@@ -3,6 +3,8 @@
 // what Resolve reports for the same name.
 #include "fs/layer/merged_dir.h"
 
+#include "fs/layer/origin_map.h"
+
 #include <dirent.h>
 #include <gtest/gtest.h>
 
@@ -22,13 +24,15 @@ using unittest::SetXattr;
 using unittest::WriteFile;
 using Names = std::vector<std::string>;
 
-void SetOrigin(const std::string& path, uint64_t origin) {
-  SetXattr(path, kOriginXattr, std::string_view(reinterpret_cast<const char*>(&origin), sizeof origin));
-}
 
 class MergedDirTest : public unittest::LayerTest {
  protected:
   void SetUp() override { SetUpLayers(3); }
+
+  // Records what copy-up records: the number the upper object at `path` reports.
+  void RecordOrigin(const std::string& path, ino_t origin) {
+    ASSERT_TRUE(SetOrigin(stack().origin_map_fd(), InoOf(path), origin).ok());
+  }
 
   std::map<std::string, MergedEntry> ByName(std::string_view dir) {
     std::map<std::string, MergedEntry> out;
@@ -177,10 +181,10 @@ TEST_F(MergedDirTest, InodeNumbersOfMergedDirectoriesAndCopyUps) {
   MakeDirs(Upper("d/pure"));
   WriteFile(Upper("d/copied"));
   WriteFile(Lower(0, "d/copied"));
-  SetOrigin(Upper("d/copied"), InoOf(Lower(0, "d/copied")));
   WriteFile(Upper("d/upperonly"));
   WriteFile(Lower(2, "d/lower"));
   OpenStack();
+  RecordOrigin(Upper("d/copied"), InoOf(Lower(0, "d/copied")));
   auto m = ByName("d");
   EXPECT_EQ(m["merged"].ino, InoOf(Lower(1, "d/merged")));
   EXPECT_EQ(m["pure"].ino, InoOf(Upper("d/pure")));
@@ -250,12 +254,17 @@ TEST_F(MergedDirTest, LookupsAfterAListingOfTheSameInstances) {
 }
 
 TEST_F(MergedDirTest, InodeOfARenamedCopyUp) {
-  // A copied-up file renamed within the upper keeps its origin xattr, and
-  // nothing below has its new name.
+  // A copied-up file renamed within the upper keeps its recorded origin, and
+  // nothing below has its new name. Symlinks too.
   WriteFile(Upper("d/renamed"));
-  SetOrigin(Upper("d/renamed"), 0x7777777);
+  MakeSymlink("x", Upper("d/renamedlink"));
   WriteFile(Lower(0, "d/other"));
   OpenStack();
+  RecordOrigin(Upper("d/renamed"), 0x7777777);
+  RecordOrigin(Upper("d/renamedlink"), 0x7777778);
+  auto m = ByName("d");
+  EXPECT_EQ(m["renamed"].ino, 0x7777777u);
+  EXPECT_EQ(m["renamedlink"].ino, 0x7777778u);
   ExpectConsistentWithResolve("d");
 }
 
@@ -280,14 +289,19 @@ TEST_F(MergedDirTest, OffsetsAreStrictlyIncreasingAndStable) {
   ASSERT_EQ(first.size(), 50u);
   for (size_t i = 0; i < first.size(); ++i) {
     EXPECT_GE(first[i].offset, kFirstEntryOffset);
-    if (i > 0) EXPECT_GT(first[i].offset, first[i - 1].offset);
+    if (i > 0) {
+      EXPECT_GT(first[i].offset, first[i - 1].offset);
+    }
   }
   // Another entry appearing does not move the offsets of the others.
   WriteFile(Upper("d/newcomer"));
   std::map<std::string, uint64_t> before;
   for (auto& e : first) before[e.name] = e.offset;
-  for (auto& e : ListAt("d"))
-    if (e.name != "newcomer") EXPECT_EQ(e.offset, before[e.name]) << e.name;
+  for (auto& e : ListAt("d")) {
+    if (e.name != "newcomer") {
+      EXPECT_EQ(e.offset, before[e.name]) << e.name;
+    }
+  }
 }
 
 }  // namespace

@@ -2,6 +2,8 @@
 // kernel overlayfs's rules (DESIGN.md §3) and never leaving the layers.
 #include "fs/layer/resolver.h"
 
+#include "fs/layer/origin_map.h"
+
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
@@ -326,15 +328,19 @@ TEST_F(ResolverTest, ReportedInodeNumbers) {
   MakeDirs(Upper("pureupper"));
   WriteFile(Upper("plainupper"));
   WriteFile(Upper("copied"));
-  const uint64_t origin = 0x1234567;
-  SetXattr(Upper("copied"), kOriginXattr,
-           std::string_view(reinterpret_cast<const char*>(&origin), sizeof origin));
+  MakeSymlink("t", Upper("copiedlink"));
   WriteFile(Lower(0, "lowerorigin"));
-  SetXattr(Lower(0, "lowerorigin"), kOriginXattr,
-           std::string_view(reinterpret_cast<const char*>(&origin), sizeof origin));
-  WriteFile(Upper("shortorigin"));
-  SetXattr(Upper("shortorigin"), kOriginXattr, "abc");
+  WriteFile(Upper("badorigin"));
   OpenStack();
+  // Copy-up records the number an object had below in WORKDIR/strata-origin.
+  const ino_t origin = 0x1234567;
+  const int map = stack().origin_map_fd();
+  ASSERT_GE(map, 0);
+  ASSERT_TRUE(SetOrigin(map, InoOf(Upper("copied")), origin).ok());
+  ASSERT_TRUE(SetOrigin(map, InoOf(Upper("copiedlink")), origin + 1).ok());
+  ASSERT_TRUE(SetOrigin(map, InoOf(Lower(0, "lowerorigin")), origin + 2).ok());
+  MakeSymlink("not-a-number", dir_ / ("work/" + std::string(kOriginDirName) + "/" +
+                                      std::to_string(InoOf(Upper("badorigin")))));
   ASSERT_TRUE(stack().single_fs());
   auto ino = [&](std::string_view p) -> ino_t {
     auto r = ResolvePath(p);
@@ -346,11 +352,12 @@ TEST_F(ResolverTest, ReportedInodeNumbers) {
   EXPECT_EQ(ino("merged"), InoOf(Lower(1, "merged")));
   EXPECT_EQ(ino("pureupper"), InoOf(Upper("pureupper")));
   EXPECT_EQ(ino("plainupper"), InoOf(Upper("plainupper")));
-  // An upper file carrying the origin xattr reports it (copy-up keeps st_ino).
+  // A copied-up upper object reports its recorded number (st_ino kept).
   EXPECT_EQ(ino("copied"), origin);
-  // Only the upper's origin counts; a malformed one is ignored.
+  EXPECT_EQ(ino("copiedlink"), origin + 1);
+  // Only upper objects are looked up in the map; a malformed entry is ignored.
   EXPECT_EQ(ino("lowerorigin"), InoOf(Lower(0, "lowerorigin")));
-  EXPECT_EQ(ino("shortorigin"), InoOf(Upper("shortorigin")));
+  EXPECT_EQ(ino("badorigin"), InoOf(Upper("badorigin")));
 }
 
 TEST_F(ResolverTest, ResolvedCarriesTheTopInstanceStat) {

@@ -14,6 +14,10 @@ namespace strata::ops {
 namespace {
 
 int AdjustFlags(fuse_req_t req, int flags) {
+  // O_DIRECT is the kernel's business (it bypasses its page cache for such a
+  // file); the daemon's buffers are not block-aligned, so the backing file is
+  // opened without it.
+  flags &= ~O_DIRECT;
   // With the writeback cache the kernel may read from a write-only file.
   if (Ctx(req).writeback && (flags & O_ACCMODE) == O_WRONLY) flags = (flags & ~O_ACCMODE) | O_RDWR;
   // ... and it handles O_APPEND itself.

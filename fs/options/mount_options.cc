@@ -301,6 +301,13 @@ std::optional<MountOptions> ParseMountOptions(int argc, const char* const* argv,
     }
     copies.push_back(std::move(a));
   }
+  // "-o" must have a value; say so ourselves (fuse_opt would print its own line).
+  for (size_t i = 1; i < copies.size(); ++i) {
+    if (copies[i] == "-o" && i + 1 == copies.size()) {
+      *error = "-o needs a list of options (e.g. -o lowerdir=DIR)";
+      return std::nullopt;
+    }
+  }
   std::vector<char*> args;
   for (auto& c : copies) args.push_back(c.data());
   struct fuse_args fargs = FUSE_ARGS_INIT(static_cast<int>(args.size()), args.data());

@@ -1,5 +1,6 @@
 // FUSE: lookup, forget, getattr, setattr, readlink, statfs.
 #include <fcntl.h>
+#include <malloc.h>
 
 #include <string>
 
@@ -27,6 +28,9 @@ void ForgetMulti(fuse_req_t req, size_t count, fuse_forget_data* forgets) {
   STRATA_TIME_OP(req, kForget);
   for (size_t i = 0; i < count; ++i) Fs(req).Forget(forgets[i].ino, forgets[i].nlookup);
   fuse_reply_none(req);
+  // The kernel drops inodes in large batches under memory pressure: give the
+  // freed node memory back to the system rather than keeping it in the heap.
+  if (count >= 256) ::malloc_trim(0);
 }
 
 void GetAttr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {

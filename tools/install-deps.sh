@@ -6,7 +6,7 @@ packages=(
   libfuse3-dev fuse3 libxxhash-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev libarchive-dev
   busybox-static attr fuse-overlayfs xfsprogs python3
-  podman runc strace
+  podman runc strace clang libclang-rt-14-dev
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -145,6 +145,17 @@ TEST_P(RoundTripTest, ImportMountChangeCommitImportMount) {
       auto diff = testing::RunStrata("diff --mount " + r);
       EXPECT_NE(diff.out.find("C /etc/motd\n"), std::string::npos) << diff.out;
       EXPECT_NE(diff.out.find("D /etc/passwd\n"), std::string::npos) << diff.out;
+      // Live counters: the copy-ups and operations above are counted.
+      auto stats = testing::RunStrata("stats " + r);
+      EXPECT_EQ(stats.status, 0) << stats.out;
+      EXPECT_EQ(stats.out.rfind("stratafs on " + r + " (pid ", 0), 0u) << stats.out;
+      EXPECT_NE(stats.out.find("\n  lookup "), std::string::npos) << stats.out;
+      EXPECT_EQ(stats.out.find("copy-ups 0 "), std::string::npos) << stats.out;
+      auto json = testing::RunStrata("stats --json " + r);
+      EXPECT_EQ(json.status, 0);
+      EXPECT_EQ(json.out.rfind("{\"pid\":", 0), 0u) << json.out;
+      EXPECT_NE(json.out.find("\"mkdir\":{\"count\":"), std::string::npos) << json.out;
+      EXPECT_EQ(testing::RunStrata("stats " + t / "L1").status, 1) << "not a mount point";
     }
   }
   auto stats = ExportLayer(::open((t / "upper").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC),

@@ -127,6 +127,16 @@ std::string DiffSession::CheckAfterUnmount() {
   daemon_mount_.reset();
   if (options_.read_only) return report;
 
+  // With copyup=chunked the upper holds chunked files: `strata materialize`
+  // turns them into plain ones, after which the kernel must see the same tree.
+  if (const char* strata = getenv("STRATA_MT_MATERIALIZE"); strata && *strata) {
+    std::string lowers;
+    for (const auto& l : daemon_layers_.lowers) lowers += (lowers.empty() ? "" : ":") + l;
+    std::string cmd = std::string(strata) + " materialize --no-progress " + daemon_layers_.upper +
+                      " --lower " + lowers + " --workdir " + daemon_layers_.work + " >/dev/null";
+    if (int rc = std::system(cmd.c_str()); rc != 0)
+      report += "strata materialize failed (" + std::to_string(rc) + "): " + cmd + "\n";
+  }
   // Kernel overlayfs reading the daemon's upper over pristine kernel-form lowers.
   LayerPaths check;
   check.lowers = BuildFixture(dir_.Sub("pristine"), MarkerForm::kKernel);

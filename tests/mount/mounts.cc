@@ -108,6 +108,8 @@ std::unique_ptr<MountGuard> MountFuse(const std::string& exe, const LayerPaths& 
     return nullptr;
   }
   std::string options = layers.OverlayOptions() + extra_options;
+  // A whole suite can run with other daemon options (e.g. copyup=chunked).
+  if (const char* more = getenv("STRATAFS_EXTRA_OPTS"); more && *more) options += std::string(",") + more;
   // The daemon's own output goes to a log file beside the mount point, so it
   // can be shown when the mount fails.
   std::string log_path = mountpoint + ".daemon-log";

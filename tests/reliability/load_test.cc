@@ -54,9 +54,9 @@ struct Shared {
 
 constexpr int kSharedFiles = 64;
 
-// O_DIRECT writes fail with EINVAL today (BUGS.md #3); the checker does its
-// O_DIRECT writes only with STRATA_LOAD_ODIRECT_WRITES=1 until that is fixed.
-bool ODirectWrites() { return EnvLong("STRATA_LOAD_ODIRECT_WRITES", 0) != 0; }
+// The checker does O_DIRECT writes too (BUGS.md #3, fixed);
+// STRATA_LOAD_ODIRECT_WRITES=0 turns them off.
+bool ODirectWrites() { return EnvLong("STRATA_LOAD_ODIRECT_WRITES", 1) != 0; }
 
 std::string SharedContent(int i) { return Pattern(5000 + i, 1000 + i * 97); }
 
@@ -315,9 +315,9 @@ void RunLoad(Shared* sh, StrataDaemon* d, int threads, int fsx, double seconds, 
   watchdog.join();
 }
 
-// KNOWN BUG (BUGS.md #3): an aligned O_DIRECT write through the mount fails
-// with EINVAL (kernel overlayfs accepts it).
-TEST(Load, KnownBug_ODirectWrite) {
+// BUGS.md #3 (fixed): an aligned O_DIRECT write through the mount failed with
+// EINVAL (kernel overlayfs accepts it).
+TEST(Load, ODirectWrite) {
   ScratchDir dir("odirect");
   StrataConfig c;
   c.lowers = {dir.Sub("l1"), dir.Sub("l2")};

@@ -24,9 +24,8 @@ std::shared_ptr<Node> UnionFs::MakeRoot() {
   for (size_t i = 0; i < stack_.size(); ++i) {
     auto inst = layer::OpenDirInstance(static_cast<int>(i), stack_.at(i).root.get(), ".");
     if (!inst.ok()) continue;  // checked readable at start-up; keep going
-    bool opaque = inst->markers.opaque;
+    // Every layer's root merges: kernel overlayfs ignores an opaque root.
     p->dirs.push_back(std::move(*inst));
-    if (opaque) break;
   }
   p->layer = p->dirs.empty() ? 0 : p->dirs.front().layer;
   const layer::Layer& bottom = stack_.at(stack_.size() - 1);

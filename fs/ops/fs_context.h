@@ -58,8 +58,13 @@ class FileHandle {
   // The chunked state of the file when it still has chunks in the lower.
   std::shared_ptr<chunked::ChunkedFile> chunked() {
     Current();
+    // Every read and write asks: the common answer (not chunked) takes no lock.
+    if (!has_chunked_.load(std::memory_order_acquire)) return nullptr;
     std::lock_guard lock(mu_);
-    if (chunked_ && !chunked_->chunked()) chunked_.reset();
+    if (chunked_ && !chunked_->chunked()) {
+      chunked_.reset();
+      has_chunked_.store(false, std::memory_order_release);
+    }
     return chunked_;
   }
   // The fd to use now (re-opened on the upper after a copy-up).
@@ -76,6 +81,7 @@ class FileHandle {
 
   FsContext* const ctx_;
   std::shared_ptr<chunked::ChunkedFile> chunked_;  // guarded by mu_
+  std::atomic<bool> has_chunked_{false};            // chunked_ is set
   const std::shared_ptr<Node> node_;
   const int flags_;
   std::mutex mu_;

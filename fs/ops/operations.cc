@@ -69,6 +69,7 @@ void FileHandle::AttachChunked() {
   if (!cf.ok()) return;
   std::lock_guard lock(mu_);
   chunked_ = std::move(*cf);
+  has_chunked_.store(true, std::memory_order_release);
 }
 
 }  // namespace strata::ops

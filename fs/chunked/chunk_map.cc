@@ -19,7 +19,20 @@ constexpr char kMagic[16] = {'s', 't', 'r', 'a', 't', 'a', '-', 'c',
                              'h', 'u', 'n', 'k', 'm', 'a', 'p', '\0'};
 // Byte offsets of the header fields (FORMAT.md has the same table).
 constexpr size_t kOffVersion = 16, kOffChunkCount = 24, kOffLowerChunks = 32, kOffId = 40,
-                 kIdLen = 32;
+                 kIdLen = 32, kOffBoot = 72, kBootLen = 36;
+
+std::string ReadBootId() {
+  auto fd = sys::OpenAt(AT_FDCWD, "/proc/sys/kernel/random/boot_id", O_RDONLY);
+  if (!fd.ok()) return {};
+  char buf[kBootLen + 1] = {};
+  ssize_t n = ::read(fd->get(), buf, kBootLen);
+  return n == static_cast<ssize_t>(kBootLen) ? std::string(buf, kBootLen) : std::string();
+}
+
+std::string& BootIdOverride() {
+  static std::string id;
+  return id;
+}
 
 void Put32(char* p, uint32_t v) {
   v = htole32(v);
@@ -70,6 +83,8 @@ std::vector<char> MakeHeader(const std::string& id, uint64_t chunk_count, uint64
   Put64(&head[kOffChunkCount], chunk_count);
   Put64(&head[kOffLowerChunks], lower_chunks);
   std::memcpy(&head[kOffId], id.data(), kIdLen);
+  const std::string& boot = CurrentBootId();
+  std::memcpy(&head[kOffBoot], boot.data(), std::min(boot.size(), kBootLen));
   return head;
 }
 
@@ -109,6 +124,13 @@ Result<ChunkedXattr> ChunkedXattr::Decode(const std::string& value) {
 }
 
 std::string MapFileName(const std::string& id) { return id + ".map"; }
+
+const std::string& CurrentBootId() {
+  static const std::string real = ReadBootId();
+  return BootIdOverride().empty() ? real : BootIdOverride();
+}
+
+void SetBootIdForTesting(const std::string& boot_id) { BootIdOverride() = boot_id; }
 
 Result<std::string> NewChunkedId() {
   unsigned char raw[16];
@@ -172,18 +194,16 @@ Result<std::optional<ChunkMapFile>> ChunkMapFile::Open(int state_dir, const std:
   std::vector<char> head(kHeaderSize, 0);
   auto got = PreadUpTo(fd->get(), head.data(), head.size(), 0);
   if (!got.ok()) return Errno(got.error());
+  // A blank header: created, then the machine went down before it reached
+  // the disk. Durable bytes that did are still right (each was written after
+  // its data was durable); pending ones are dropped below.
   const bool blank =
       std::all_of(head.begin(), head.begin() + sizeof kMagic, [](char c) { return c == 0; });
-  if (blank) {
-    // Created, then a crash before the header reached the disk. Presence
-    // bytes that did are still right: each is written only after its data is
-    // durable. lower_chunks cannot have been lowered (that syncs the header).
-    std::vector<char> fresh = MakeHeader(id, chunk_count, chunk_count);
-    STRATA_RETURN_IF_ERROR(sys::PwriteAll(fd->get(), fresh.data(), fresh.size(), 0));
-  } else {
-    if (std::memcmp(head.data(), kMagic, sizeof kMagic) != 0 ||
-        Get32(&head[kOffVersion]) != kFormatVersion ||
-        Get64(&head[kOffChunkCount]) != chunk_count ||
+  uint32_t version = kFormatVersion;
+  if (!blank) {
+    version = Get32(&head[kOffVersion]);
+    if (std::memcmp(head.data(), kMagic, sizeof kMagic) != 0 || version < 1 ||
+        version > kFormatVersion || Get64(&head[kOffChunkCount]) != chunk_count ||
         std::memcmp(&head[kOffId], id.data(), kIdLen) != 0 ||
         Get64(&head[kOffLowerChunks]) > chunk_count)
       return Errno(EIO);
@@ -195,12 +215,33 @@ Result<std::optional<ChunkMapFile>> ChunkMapFile::Open(int state_dir, const std:
     // A short map (crash before its ftruncate reached the disk): the rest is
     // missing, as the zeros already say.
   }
+  if (std::any_of(present->begin(), present->end(), [](uint8_t b) { return b > kChunkPending; }))
+    return Errno(EIO);
+
+  const std::string& boot = CurrentBootId();
+  const bool same_boot = !blank && version >= 2 && !boot.empty() &&
+                         std::memcmp(&head[kOffBoot], boot.data(), kBootLen) == 0;
+  if (!same_boot) {
+    // Pending chunks of another boot may never have reached the disk: they
+    // are missing again, durably, before the header names this boot (after
+    // which new pending bytes are trusted).
+    bool reset = false;
+    for (size_t i = 0; i < present->size(); ++i) {
+      if ((*present)[i] != kChunkPending) continue;
+      (*present)[i] = kChunkMissing;
+      const uint8_t zero = kChunkMissing;
+      STRATA_RETURN_IF_ERROR(sys::PwriteAll(fd->get(), &zero, 1, static_cast<off_t>(kHeaderSize + i)));
+      reset = true;
+    }
+    if (reset && ::fdatasync(fd->get()) < 0) return Errno::Last();
+    std::vector<char> fresh = MakeHeader(id, chunk_count, *lower_chunks);
+    STRATA_RETURN_IF_ERROR(sys::PwriteAll(fd->get(), fresh.data(), fresh.size(), 0));
+  }
   return std::optional<ChunkMapFile>(ChunkMapFile(std::move(*fd)));
 }
 
-Status ChunkMapFile::MarkPresent(uint64_t index) {
-  const uint8_t one = 1;
-  return sys::PwriteAll(fd_.get(), &one, 1, static_cast<off_t>(kHeaderSize + index));
+Status ChunkMapFile::Mark(uint64_t index, uint8_t state) {
+  return sys::PwriteAll(fd_.get(), &state, 1, static_cast<off_t>(kHeaderSize + index));
 }
 
 Status ChunkMapFile::SetLowerChunks(uint64_t lower_chunks) {

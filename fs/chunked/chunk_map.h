@@ -11,6 +11,11 @@
 //    byte per chunk (not one bit) so that marking a chunk is a single-byte
 //    pwrite: it cannot tear, nor read-modify-write a neighbour another thread
 //    is marking.
+//
+// A presence byte is 1 once its chunk's data is durable, 2 once the data is
+// written but maybe only in the page cache. A 2 is trusted only during the
+// boot named in the header: a daemon killed keeps the kernel's page cache,
+// a machine that went down may not have. fsync turns the 2s into 1s.
 #pragma once
 
 #include <cstdint>
@@ -25,7 +30,10 @@ namespace strata::chunked {
 
 inline constexpr const char* kChunkedXattr = "user.strata.chunked";
 inline constexpr const char* kStateDirName = "strata-chunked";
-inline constexpr uint32_t kFormatVersion = 1;
+inline constexpr uint32_t kFormatVersion = 2;  // 1 (no pending bytes) is still read
+inline constexpr uint8_t kChunkMissing = 0;
+inline constexpr uint8_t kChunkDurable = 1;  // the chunk's data is on disk
+inline constexpr uint8_t kChunkPending = 2;  // written, durable only if this boot goes on
 inline constexpr size_t kHeaderSize = 4096;
 
 struct ChunkedXattr {
@@ -48,6 +56,9 @@ class ChunkMapFile {
   // Opens `<id>.map` if it exists (nullopt if not: no chunk was ever
   // recorded); `present` receives one byte per chunk, `lower_chunks` the
   // persisted count (chunk_count when the header never reached the disk).
+  // Pending bytes of another boot are reset to missing (durably) and the
+  // header then names this boot, so `present` holds only 0, 1 and 2s that
+  // are valid now.
   static Result<std::optional<ChunkMapFile>> Open(int state_dir, const std::string& id,
                                                   uint64_t chunk_count,
                                                   std::vector<uint8_t>* present,
@@ -56,8 +67,8 @@ class ChunkMapFile {
   static Result<ChunkMapFile> Create(int state_dir, const std::string& id, uint64_t chunk_count,
                                      uint64_t lower_chunks);
 
-  // Marks chunk `index` present (one byte). Not synced.
-  Status MarkPresent(uint64_t index);
+  // Sets chunk `index`'s presence byte (kChunkDurable or kChunkPending). Not synced.
+  Status Mark(uint64_t index, uint8_t state);
   // Persists a smaller lower_chunks (after a shrinking truncate). Not synced.
   Status SetLowerChunks(uint64_t lower_chunks);
   // Makes the map durable; the first time also its directory entry.
@@ -79,5 +90,10 @@ Result<UniqueFd> OpenStateDir(int workdir_fd, bool create, bool durable);
 
 // A fresh random 128-bit id as 32 lowercase hex digits.
 Result<std::string> NewChunkedId();
+
+// This boot's id (/proc/sys/kernel/random/boot_id, 36 characters), read once.
+const std::string& CurrentBootId();
+// Tests: pretend the machine rebooted (an empty string restores the real id).
+void SetBootIdForTesting(const std::string& boot_id);
 
 }  // namespace strata::chunked

@@ -71,10 +71,23 @@ ChunkedFile::ChunkedFile(UniqueFd upper, UniqueFd lower, UniqueFd state_dir, Chu
       chunk_count_(present.size()),
       lower_chunks_(0),
       missing_(0) {
-  for (size_t i = 0; i < present.size(); ++i) present_[i].store(present[i] != 0);
+  for (size_t i = 0; i < present.size(); ++i) {
+    present_[i].store(present[i] != kChunkMissing);
+    // Left pending by a daemon killed earlier in this boot: made durable with
+    // this file's next fsync, as if written now.
+    if (present[i] == kChunkPending) pending_.push_back(i);
+  }
 }
 
-ChunkedFile::~ChunkedFile() = default;
+ChunkedFile::~ChunkedFile() {
+  // The last handle is gone: what was written must not depend on this boot
+  // lasting (FORMAT.md §4). Nobody waits for this but FUSE's RELEASE.
+  if (!durable_ || finished_.load()) return;
+  Status st = SyncPending(/*datasync=*/true);
+  if (!st.ok())
+    spdlog::warn("chunked file {}: cannot make its written chunks durable: {}", origin_.id,
+                 std::strerror(st.error()));
+}
 
 Result<std::shared_ptr<ChunkedFile>> ChunkedFile::Open(int upper_fd,
                                                        std::span<const int> lower_roots,
@@ -170,13 +183,19 @@ Status ChunkedFile::SetLowerChunksDurably(uint64_t lower_chunks) {
   return Status::Ok();
 }
 
-Status ChunkedFile::MarkPresent(const std::vector<uint64_t>& chunks) {
+bool ChunkedFile::DefersDataSync() const { return durable_ && !CurrentBootId().empty(); }
+
+Status ChunkedFile::MarkPresent(const std::vector<uint64_t>& chunks, bool data_synced) {
+  // Volatile mounts promise nothing after a crash of the machine: their
+  // marks are "durable" as soon as the data is written.
+  const uint8_t state = data_synced || !durable_ ? kChunkDurable : kChunkPending;
   std::unique_lock map_lock(map_mu_);
   auto map = MapLocked();
   if (!map.ok()) return Errno(map.error());
+  if (state == kChunkPending) pending_.insert(pending_.end(), chunks.begin(), chunks.end());
   map_lock.unlock();  // created once, never replaced: its fd is safe to use unlocked
   for (uint64_t c : chunks) {
-    STRATA_RETURN_IF_ERROR((*map)->MarkPresent(c));
+    STRATA_RETURN_IF_ERROR((*map)->Mark(c, state));
     map_dirty_.store(true);
     // Only the 0 -> 1 transition counts, and only below lower_chunks_, which
     // cannot move while the caller holds resize_mu_.
@@ -270,9 +289,11 @@ Result<size_t> ChunkedFile::Write(const char* buf, size_t size, off_t off) {
       STRATA_RETURN_IF_ERROR(FillChunk(c));
     }
     STRATA_RETURN_IF_ERROR(sys::PwriteAll(upper_.get(), buf, size, off));
-    // The map may say "present" only once the data it vouches for is durable.
-    if (durable_ && !missing.empty() && ::fdatasync(upper_.get()) < 0) return Errno::Last();
-    STRATA_RETURN_IF_ERROR(MarkPresent(missing));
+    // The map may say "present" only once the data it vouches for is written
+    // ("pending": valid while this boot lasts) or durable.
+    const bool sync_now = durable_ && !DefersDataSync();
+    if (sync_now && ::fdatasync(upper_.get()) < 0) return Errno::Last();
+    STRATA_RETURN_IF_ERROR(MarkPresent(missing, sync_now));
   }
   if (missing_.load() == 0) STRATA_RETURN_IF_ERROR(FinishIfComplete());
   return size;
@@ -295,7 +316,7 @@ Status ChunkedFile::Truncate(off_t size) {
   if (size % chunk_size_ != 0 && IsMissing(boundary)) {
     STRATA_RETURN_IF_ERROR(FillChunk(boundary));
     if (durable_ && ::fdatasync(upper_.get()) < 0) return Errno::Last();
-    STRATA_RETURN_IF_ERROR(MarkPresent({boundary}));
+    STRATA_RETURN_IF_ERROR(MarkPresent({boundary}, /*data_synced=*/true));
   }
   if (::ftruncate(upper_.get(), size) < 0) return Errno::Last();
   const uint64_t lower_chunks =
@@ -336,8 +357,9 @@ Status ChunkedFile::Fallocate(int mode, off_t off, off_t len) {
   // Plain allocation leaves the content alone: missing chunks stay missing.
   if (::fallocate(upper_.get(), mode, off, len) < 0) return Errno::Last();
   if (!zeroed.empty()) {
-    if (durable_ && ::fdatasync(upper_.get()) < 0) return Errno::Last();
-    STRATA_RETURN_IF_ERROR(MarkPresent(zeroed));
+    const bool sync_now = durable_ && !DefersDataSync();
+    if (sync_now && ::fdatasync(upper_.get()) < 0) return Errno::Last();
+    STRATA_RETURN_IF_ERROR(MarkPresent(zeroed, sync_now));
   }
   if (missing_.load() == 0) return FinishLocked();
   return Status::Ok();
@@ -345,10 +367,41 @@ Status ChunkedFile::Fallocate(int mode, off_t off, off_t len) {
 
 Status ChunkedFile::Fsync(bool datasync) {
   std::shared_lock lock(resize_mu_);
-  if ((datasync ? ::fdatasync(upper_.get()) : ::fsync(upper_.get())) < 0) return Errno::Last();
-  // Map bytes only ever name data that is already durable: sync them after.
-  if (!finished_.load() && map_dirty_.exchange(false)) {
+  return SyncPending(datasync);
+}
+
+Status ChunkedFile::SyncPending(bool datasync) {
+  // Taken before the data sync: every chunk listed had its data written
+  // before it was listed, so the sync below covers it. Chunks marked later
+  // wait for the next fsync.
+  std::vector<uint64_t> synced;
+  {
     std::lock_guard map_lock(map_mu_);
+    synced.swap(pending_);
+  }
+  auto restore = [&] {
+    std::lock_guard map_lock(map_mu_);
+    pending_.insert(pending_.end(), synced.begin(), synced.end());
+  };
+  if ((datasync ? ::fdatasync(upper_.get()) : ::fsync(upper_.get())) < 0) {
+    Status st = Errno::Last();
+    restore();
+    return st;
+  }
+  if (finished_.load()) return Status::Ok();  // no map any more
+  std::lock_guard map_lock(map_mu_);
+  if (!synced.empty() && map_) {
+    for (uint64_t c : synced) {
+      Status st = map_->Mark(c, kChunkDurable);
+      if (!st.ok()) {
+        pending_.insert(pending_.end(), synced.begin(), synced.end());
+        return st;
+      }
+    }
+    map_dirty_.store(true);
+  }
+  // Map bytes only ever name data that is already durable: sync them after.
+  if (map_dirty_.exchange(false)) {
     Status st = map_ ? map_->Sync(state_dir_.get()) : Status::Ok();
     if (!st.ok()) map_dirty_.store(true);
     return st;
@@ -378,7 +431,7 @@ Status ChunkedFile::Materialize(const std::function<void(uint64_t)>& progress) {
   auto flush = [&]() -> Status {  // caller holds resize_mu_ shared
     if (batch.empty()) return Status::Ok();
     if (durable_ && ::fdatasync(upper_.get()) < 0) return Errno::Last();
-    STRATA_RETURN_IF_ERROR(MarkPresent(batch));
+    STRATA_RETURN_IF_ERROR(MarkPresent(batch, /*data_synced=*/true));
     if (progress) progress(batch_bytes);
     batch.clear();
     batch_bytes = 0;
@@ -434,6 +487,8 @@ Status ChunkedFile::FinishLocked() {
   lower_chunks_.store(0);
   missing_.store(0);
   finished_.store(true);
+  std::lock_guard map_lock(map_mu_);
+  pending_.clear();
   return Status::Ok();
 }
 

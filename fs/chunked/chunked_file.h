@@ -107,12 +107,18 @@ class ChunkedFile {
   Status SetLowerChunksDurably(uint64_t lower_chunks);
 
   bool IsMissing(uint64_t chunk) const;
+  // Whether chunks are marked pending rather than synced one by one (durable
+  // mounts on a machine whose boot id is known).
+  bool DefersDataSync() const;
   std::mutex& StripeFor(uint64_t chunk) { return fill_mu_[chunk % kStripes]; }
   std::pair<off_t, off_t> ChunkRange(uint64_t chunk) const;
   // Puts the lower's bytes of a missing chunk into the upper (not marked yet).
   Status FillChunk(uint64_t chunk);
-  // Marks chunks present, in memory and in the map, once their data is durable.
-  Status MarkPresent(const std::vector<uint64_t>& chunks);
+  // Marks chunks present, in memory and in the map, once their data is
+  // written: durably marked if `data_synced`, else pending (FORMAT.md §4).
+  Status MarkPresent(const std::vector<uint64_t>& chunks, bool data_synced);
+  // Syncs the upper's data, then turns the pending marks durable.
+  Status SyncPending(bool datasync);
   Status FinishIfComplete() EXCLUDES(resize_mu_);
   Status FinishLocked() REQUIRES(resize_mu_);
 
@@ -132,6 +138,9 @@ class ChunkedFile {
   const ChunkedXattr origin_;
   std::mutex map_mu_;  // innermost: held only around map file calls
   std::optional<ChunkMapFile> map_ GUARDED_BY(map_mu_);
+  // Chunks marked pending in the map, to be made durable by the next fsync
+  // (or when the last handle goes).
+  std::vector<uint64_t> pending_ GUARDED_BY(map_mu_);
   // present_[i] != 0: chunk i reads from the upper. Chunks >= lower_chunks_
   // always do. Set under chunk i's stripe, cleared never.
   std::unique_ptr<std::atomic<uint8_t>[]> present_;

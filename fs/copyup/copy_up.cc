@@ -35,9 +35,10 @@ Status CreateTemp(const CopyUpRequest& req, const std::string& tmp, uint64_t* by
       auto out = sys::OpenAt(req.workdir, tmp.c_str(), O_RDWR | O_CREAT | O_EXCL, 0600);
       if (!out.ok()) return Errno(out.error());
       bool data_done = !req.with_data || req.st.st_size == 0;
+      bool data_deferred = false;
       if (!data_done && req.init_without_data) {
         // Chunked copy-up: the data stays below until written.
-        data_done = req.init_without_data(out->get()).ok();
+        data_done = data_deferred = req.init_without_data(out->get()).ok();
         if (!data_done) {
           // Undo whatever the chunked set-up left, then copy in full.
           if (::ftruncate(out->get(), 0) < 0) return Errno::Last();
@@ -54,7 +55,11 @@ Status CreateTemp(const CopyUpRequest& req, const std::string& tmp, uint64_t* by
         if (!method.ok()) return Errno(method.error());
         *bytes = static_cast<uint64_t>(req.st.st_size);
       }
-      if (req.durable && ::fsync(out->get()) < 0) return Errno::Last();
+      // The fsync orders the data before the rename that publishes it. A
+      // chunked copy has no data blocks, only metadata (size, xattrs), which
+      // journaling filesystems commit in order with the rename: nothing to
+      // order, as for kernel overlayfs's metacopy copy-ups.
+      if (req.durable && !data_deferred && ::fsync(out->get()) < 0) return Errno::Last();
       return Status::Ok();
     }
     default:  // fifos, sockets, devices

@@ -86,7 +86,8 @@ Result<CopyUpResult> CopyUp(const CopyUpRequest& req) {
       // (A directory keeps its number through its lower instance.)
       auto tst = sys::StatFd(tmp_fd->get());
       if (!tst.ok()) return Errno(tst.error());
-      STRATA_RETURN_IF_ERROR(layer::SetOrigin(req.origin_map, tst->st_ino, req.origin_ino));
+      STRATA_RETURN_IF_ERROR(
+          layer::SetOrigin(*req.origins, tmp_fd->get(), tst->st_ino, req.origin_ino));
     }
   }
   STRATA_RETURN_IF_ERROR(ApplyModeTimes(req.workdir, tmp.c_str(), req.st));

@@ -10,6 +10,7 @@
 
 #include "fs/base/result.h"
 #include "fs/base/unique_fd.h"
+#include "fs/layer/origin_map.h"
 
 namespace strata::copyup {
 
@@ -22,7 +23,7 @@ struct CopyUpRequest {
   bool with_data = true;    // false: an O_TRUNC open makes the data moot
   bool durable = true;      // fsync the data before the rename
   ino_t origin_ino = 0;     // recorded so st_ino survives copy-up and remount
-  int origin_map = -1;      // where it is recorded (layer/origin_map.h)
+  const layer::OriginStore* origins = nullptr;  // where it is recorded
   // Set for chunked copy-up: prepares the (empty, O_RDWR) temporary file
   // instead of copying data; on failure the data is copied in full.
   std::function<Status(int tmp_fd)> init_without_data;

@@ -234,7 +234,7 @@ Status UnionFs::CopyUpOne(const std::shared_ptr<Node>& node, bool with_data) {
   req.with_data = with_data;
   req.durable = config_.durable;
   req.origin_ino = keeps_ino ? node->ino() : 0;
-  req.origin_map = stack_.origin_map_fd();
+  req.origins = &stack_.origins();
   if (config_.chunked_init && S_ISREG(src_st->st_mode) && with_data) {
     const struct stat lower_st = *src_st;
     req.init_without_data = [this, &node, lower_st](int tmp_fd) {

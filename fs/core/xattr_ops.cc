@@ -38,14 +38,18 @@ Result<ssize_t> UnionFs::GetXattr(const Node& node, const char* name, void* buf,
   if (layer::IsPrivateXattr(name)) return Errno(ENODATA);
   if (node.xattrs() == Node::Xattrs::kNone) return Errno(ENODATA);
   if (node.xattrs() == Node::Xattrs::kUnknown) {
-    // Learn once whether there is anything at all to read.
-    char probe[1];
+    // Learn once whether there is anything at all to read. Private names
+    // (a copy-up's origin, say) do not count: they are never shown.
+    char names[256];
     auto n = OnObject(
-        *this, node, [&](int fd) { return sys::ListXattrRaw(fd, probe, 0); },
-        [&](int dirfd, const char* n) { return sys::ListXattrAt(dirfd, n, probe, 0); });
-    if (n.ok()) {
-      const_cast<Node&>(node).set_xattrs(*n == 0 ? Node::Xattrs::kNone : Node::Xattrs::kSome);
-      if (*n == 0) return Errno(ENODATA);
+        *this, node, [&](int fd) { return sys::ListXattrRaw(fd, names, sizeof names); },
+        [&](int dirfd, const char* n) { return sys::ListXattrAt(dirfd, n, names, sizeof names); });
+    if (n.ok() || n.error() == ERANGE) {
+      bool none = n.ok();
+      for (ssize_t i = 0; none && i < *n; i += static_cast<ssize_t>(std::strlen(names + i)) + 1)
+        none = layer::IsPrivateXattr(names + i);
+      const_cast<Node&>(node).set_xattrs(none ? Node::Xattrs::kNone : Node::Xattrs::kSome);
+      if (none) return Errno(ENODATA);
     }
   }
   return OnObject(
@@ -65,7 +69,7 @@ Result<ssize_t> UnionFs::ListXattr(const Node& node, char* buf, size_t size) {
   size_t need = 0;
   for (const auto& n : *names)
     if (!layer::IsPrivateXattr(n)) need += n.size() + 1;
-  if (names->empty()) const_cast<Node&>(node).set_xattrs(Node::Xattrs::kNone);
+  if (need == 0) const_cast<Node&>(node).set_xattrs(Node::Xattrs::kNone);
   if (size == 0) return static_cast<ssize_t>(need);
   if (size < need) return Errno(ERANGE);
   char* out = buf;

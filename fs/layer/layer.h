@@ -9,6 +9,7 @@
 
 #include "fs/base/result.h"
 #include "fs/base/unique_fd.h"
+#include "fs/layer/origin_map.h"
 
 namespace strata::layer {
 
@@ -47,8 +48,8 @@ class LayerStack {
   int workdir_fd() const { return work_.get(); }
   // WORKDIR itself (strata-only state that must survive mounts lives there).
   int workdir_root_fd() const { return work_root_.get(); }
-  // WORKDIR/strata-origin (see origin_map.h); -1 without an upper.
-  int origin_map_fd() const { return origin_map_.get(); }
+  // Where copied-up objects' inode numbers are kept (origin_map.h).
+  const OriginStore& origins() const { return origins_; }
   // True when every layer lives on one filesystem (inode numbers are unique).
   bool single_fs() const { return single_fs_; }
   MarkerNamespace markers() const { return markers_; }
@@ -64,6 +65,7 @@ class LayerStack {
   UniqueFd work_;  // WORKDIR/work, where copy-ups are built
   UniqueFd work_root_;
   UniqueFd origin_map_;
+  OriginStore origins_;
   MarkerNamespace markers_ = MarkerNamespace::kTrusted;
 };
 

@@ -147,6 +147,8 @@ std::optional<LayerStack> LayerStack::Open(const std::vector<std::string>& lower
       return std::nullopt;
     }
     s.origin_map_ = std::move(*origins);
+    s.origins_.map_fd = s.origin_map_.get();
+    ProbeOriginStore(s.work_.get(), &s.origins_);
   }
   std::map<dev_t, unsigned> devs;
   for (auto& l : s.layers_) {

@@ -101,7 +101,8 @@ Result<std::vector<MergedEntry>> ListMerged(const LayerStack& stack,
   const int top_fd = dirs.empty() ? -1 : dirs.front().fd.get();
   // Copied-up objects keep the number they had below (origin_map.h).
   for (const auto& [i, real_ino] : upper_files)
-    if (ino_t origin = GetOrigin(stack.origin_map_fd(), real_ino)) out[i].ino = origin;
+    if (ino_t origin = GetOrigin(stack.origins(), top_fd, out[i].name.c_str(), real_ino))
+      out[i].ino = origin;
   for (const LowerDir& d : upper_dirs) {
     auto inst = OpenDirInstance(LayerStack::kUpper, top_fd, out[d.index].name.c_str());
     if (inst.ok() && !inst->markers.opaque) out[d.index].ino = d.ino;

@@ -68,7 +68,7 @@ Result<std::optional<Resolved>> Resolve(const LayerStack& stack,
       if (!S_ISDIR(st.st_mode)) {
         ino_t origin = 0;
         if (dir.layer == LayerStack::kUpper && stack.has_upper())
-          origin = GetOrigin(stack.origin_map_fd(), st.st_ino);
+          origin = GetOrigin(stack.origins(), dir.fd.get(), name.c_str(), st.st_ino);
         out->ino = origin ? origin : stack.ReportedIno(dir.layer, st.st_ino);
         return out;  // a non-directory hides everything below
       }

@@ -1,6 +1,7 @@
 // LayerStack::Open: every impossible setup of DESIGN.md §1 gives one clear
 // line, symlinked lowers are resolved once, the work directory is cleaned, and
 // reported inode numbers stay unique across filesystems.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -71,7 +72,7 @@ TEST_F(LayerStackTest, OpensAReadOnlyStack) {
   EXPECT_EQ(s->size(), 1u);
   EXPECT_EQ(s->first_lower(), 0);
   EXPECT_LT(s->workdir_fd(), 0);
-  EXPECT_LT(s->origin_map_fd(), 0);
+  EXPECT_LT(s->origins().map_fd, 0);
   EXPECT_FALSE(s->at(0).writable);
 }
 
@@ -181,7 +182,9 @@ TEST_F(LayerStackTest, StaleWorkFilesAreRemoved) {
   auto s = Open({P("l0")}, P("upper"), P("work"), &error);
   ASSERT_TRUE(s.has_value()) << error;
   EXPECT_TRUE(unittest::ListDir(P("work/work")).empty());
-  EXPECT_EQ(GetOrigin(s->origin_map_fd(), 123), 456u);
+  // ... and, having entries, that map is still consulted.
+  EXPECT_TRUE(s->origins().map_in_use);
+  EXPECT_EQ(GetOrigin(s->origins(), AT_FDCWD, "/no/such/object", 123), 456u);
   // Removal never followed the symlink.
   EXPECT_EQ(unittest::ReadFile(P("keep/precious")), "keep");
   EXPECT_TRUE(unittest::Exists(P("work/index-or-other")));

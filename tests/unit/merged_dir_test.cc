@@ -6,6 +6,7 @@
 #include "fs/layer/origin_map.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -31,7 +32,9 @@ class MergedDirTest : public unittest::LayerTest {
 
   // Records what copy-up records: the number the upper object at `path` reports.
   void RecordOrigin(const std::string& path, ino_t origin) {
-    ASSERT_TRUE(SetOrigin(stack().origin_map_fd(), InoOf(path), origin).ok());
+    UniqueFd obj(::open(path.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
+    ASSERT_TRUE(obj.valid());
+    ASSERT_TRUE(SetOrigin(stack().origins(), obj.get(), InoOf(path), origin).ok());
   }
 
   std::map<std::string, MergedEntry> ByName(std::string_view dir) {

@@ -4,6 +4,7 @@
 
 #include "fs/layer/origin_map.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
@@ -334,13 +335,22 @@ TEST_F(ResolverTest, ReportedInodeNumbers) {
   OpenStack();
   // Copy-up records the number an object had below in WORKDIR/strata-origin.
   const ino_t origin = 0x1234567;
-  const int map = stack().origin_map_fd();
-  ASSERT_GE(map, 0);
-  ASSERT_TRUE(SetOrigin(map, InoOf(Upper("copied")), origin).ok());
-  ASSERT_TRUE(SetOrigin(map, InoOf(Upper("copiedlink")), origin + 1).ok());
-  ASSERT_TRUE(SetOrigin(map, InoOf(Lower(0, "lowerorigin")), origin + 2).ok());
-  MakeSymlink("not-a-number", dir_ / ("work/" + std::string(kOriginDirName) + "/" +
-                                      std::to_string(InoOf(Upper("badorigin")))));
+  const OriginStore& store = stack().origins();
+  ASSERT_GE(store.map_fd, 0);
+  auto record = [&](const std::string& p, const std::string& value) {
+    UniqueFd obj(::open(p.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
+    ASSERT_TRUE(obj.valid());
+    if (store.on_objects) {
+      ASSERT_TRUE(sys::SetXattr(obj.get(), kOriginXattr, value, 0).ok());
+    } else {  // rootless: the map in the work directory
+      MakeSymlink(value, dir_ / ("work/" + std::string(kOriginDirName) + "/" +
+                                 std::to_string(InoOf(p))));
+    }
+  };
+  record(Upper("copied"), std::to_string(origin));
+  record(Upper("copiedlink"), std::to_string(origin + 1));
+  record(Lower(0, "lowerorigin"), std::to_string(origin + 2));
+  record(Upper("badorigin"), "not-a-number");
   ASSERT_TRUE(stack().single_fs());
   auto ino = [&](std::string_view p) -> ino_t {
     auto r = ResolvePath(p);

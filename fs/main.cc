@@ -95,6 +95,13 @@ int main(int argc, char* argv[]) {
                                               chunk);
     };
   }
+  if (!opts->upperdir.empty()) {  // maps of unlinked chunked files, whatever copyup= is
+    config.chunked_has_state = [](int fd) {
+      auto chunked = strata::chunked::IsChunked(fd);
+      return !chunked.ok() || *chunked;
+    };
+    config.chunked_drop = strata::chunked::DropChunkedState;
+  }
   strata::UnionFs fs(std::move(*stack), config);
   if (fs.quota().enabled()) {
     // Usage is what the upper holds now: it survives remounts by construction.

@@ -2,7 +2,10 @@
 // layer still has the name.
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <spdlog/spdlog.h>
 #include <unistd.h>
+
+#include <cstring>
 
 #include "fs/core/node_keys.h"
 #include "fs/core/union_fs.h"
@@ -26,7 +29,13 @@ Status UnionFs::RemoveEntry(const std::shared_ptr<Node>& parent, const std::stri
   if (!need_whiteout.ok()) return Errno(need_whiteout.error());
   const bool is_dir = S_ISDIR(victim.st.st_mode);
   const bool upper_victim = victim.layer == layer::LayerStack::kUpper;
-  if (upper_victim && !is_dir) PinBeforeRemoval(table_->Find(KeyOf(stack_, *parent, name, victim)));
+  std::shared_ptr<Node> victim_node;
+  UniqueFd held;
+  if (upper_victim && !is_dir) {
+    victim_node = table_->Find(KeyOf(stack_, *parent, name, victim));
+    PinBeforeRemoval(victim_node);
+    held = HoldForDrop(upperfd, name, victim.st);
+  }
 
   if (victim.layer != layer::LayerStack::kUpper) {
     STRATA_RETURN_IF_ERROR(layer::MakeWhiteout(upperfd, name.c_str(), stack_.markers()));
@@ -58,11 +67,70 @@ Status UnionFs::RemoveEntry(const std::shared_ptr<Node>& parent, const std::stri
   }
   // Quota: the upper object goes (its last link, at least), a whiteout may come.
   const bool last_link = is_dir || victim.st.st_nlink <= 1;
-  if (upper_victim && last_link && !is_dir) layer::RemoveOrigin(stack_.origins(), victim.st.st_ino);
+  if (upper_victim && last_link && !is_dir) layer::RemoveOrigin(stack_.origin_map_fd(), victim.st.st_ino);
   quota_.Refund(upper_victim && last_link ? QuotaBytes(victim.st) : 0,
                 (upper_victim ? 1 : 0) - ((!upper_victim || *need_whiteout) ? 1 : 0));
   Unlinked(parent, name, victim);
+  DropWhenUnused(victim_node, std::move(held));
   return Status::Ok();
+}
+
+UniqueFd UnionFs::HoldForDrop(int dirfd, const std::string& name, const struct stat& st) const {
+  if (!config_.chunked_drop || !S_ISREG(st.st_mode) || st.st_nlink > 1) return UniqueFd();
+  UniqueFd fd(::openat(dirfd, name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
+  struct stat now;
+  if (!fd.valid() || ::fstat(fd.get(), &now) < 0 || now.st_dev != st.st_dev ||
+      now.st_ino != st.st_ino)
+    return UniqueFd();
+  if (config_.chunked_has_state && !config_.chunked_has_state(fd.get())) return UniqueFd();
+  return fd;
+}
+
+// Why wait for the node: a handle still open on the unlinked file keeps
+// using the state (a chunked file's map, created lazily on its first copied
+// chunk, could even be created after the unlink). Every open handle holds
+// the node, and the kernel forgets an unlinked inode once its last file is
+// released, so the node going away is the moment no handle is left.
+void UnionFs::DropWhenUnused(const std::shared_ptr<Node>& node, UniqueFd held) {
+  if (!held.valid()) return;
+  struct stat st;
+  // A link() may have given it a new name meanwhile: then nothing goes.
+  if (::fstat(held.get(), &st) < 0 || st.st_nlink != 0) return;
+  if (!node) {
+    RunDrop(held.get());
+    return;
+  }
+  std::lock_guard lock(drops_mu_);
+  pending_drops_.push_back({node, std::move(held)});
+  pending_drop_count_.store(pending_drops_.size(), std::memory_order_relaxed);
+}
+
+void UnionFs::RunPendingDrops(bool all) {
+  std::vector<UniqueFd> ready;
+  {
+    std::lock_guard lock(drops_mu_);
+    for (auto it = pending_drops_.begin(); it != pending_drops_.end();) {
+      if (all || it->node.expired()) {
+        ready.push_back(std::move(it->fd));
+        it = pending_drops_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    pending_drop_count_.store(pending_drops_.size(), std::memory_order_relaxed);
+  }
+  for (const auto& fd : ready) RunDrop(fd.get());
+}
+
+void UnionFs::RunDrop(int fd) {
+  Status s = config_.chunked_drop(fd, stack_.workdir_root_fd());
+  if (!s.ok())
+    spdlog::warn("cannot delete the private state of an unlinked file: {}", std::strerror(s.error()));
+}
+
+UnionFs::~UnionFs() {
+  // Unmounted: no handle is left that could use the state.
+  if (config_.chunked_drop) RunPendingDrops(true);
 }
 
 void UnionFs::Unlinked(const std::shared_ptr<Node>& parent, const std::string& name,

@@ -131,6 +131,10 @@ Status UnionFs::Rename(uint64_t parent, std::string_view name_view, uint64_t new
 
   struct stat ust;
   const bool dst_in_upper = ::fstatat(*dst_fd, newname.c_str(), &ust, AT_SYMLINK_NOFOLLOW) == 0;
+  // A replaced upper file may be losing its last link.
+  UniqueFd held;
+  if (!exchange && dst_exists && dst_in_upper && (**dst).layer == layer::LayerStack::kUpper)
+    held = HoldForDrop(*dst_fd, newname, ust);
 
   if (exchange) {
     if (dst_exists && S_ISDIR((**dst).st.st_mode) && *src_lower)
@@ -177,11 +181,12 @@ Status UnionFs::Rename(uint64_t parent, std::string_view name_view, uint64_t new
         (S_ISDIR(ust.st_mode) || ust.st_nlink <= 1)) {
       bytes += QuotaBytes(ust);
       inodes += 1;
-      if (!S_ISDIR(ust.st_mode)) layer::RemoveOrigin(stack_.origins(), ust.st_ino);
+      if (!S_ISDIR(ust.st_mode)) layer::RemoveOrigin(stack_.origin_map_fd(), ust.st_ino);
     }
     if (!dst_exists && dst_in_upper && !*src_lower) inodes += 1;  // the whiteout it replaced
     if (*src_lower && !(!dst_exists && dst_in_upper)) inodes -= 1;  // a new whiteout
     quota_.Refund(bytes, inodes);
+    DropWhenUnused(dst_node, std::move(held));
   }
 
   if (src_node) src_node->set_location(*dst_dir, newname);

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "fs/base/result.h"
+#include "fs/base/thread_annotations.h"
 #include "fs/base/unique_fd.h"
 #include "fs/core/id_map.h"
 #include "fs/core/quota.h"
@@ -37,6 +38,16 @@ struct UnionFsConfig {
   // without its data, given the lower's stat and its path in its layer.
   std::function<Status(int tmp_fd, const struct stat& lower, const std::string& relpath)>
       chunked_init;
+  // State kept outside an upper regular file (chunked copy-up's map in the
+  // work directory), deleted once the file's last link is gone (unlink, or a
+  // rename over it) and no open handle can use it any more: right away when
+  // the kernel holds no node for the file, else when that node goes (after
+  // its last handle is released; see remove_ops.cc). `chunked_has_state` is
+  // the cheap check, on an O_PATH fd; `chunked_drop` deletes the state, given
+  // an O_PATH fd on the (unlinked) file and WORKDIR's fd. Set whenever there
+  // is an upper: any mount reads chunked files.
+  std::function<bool(int upper_fd)> chunked_has_state;
+  std::function<Status(int upper_fd, int workdir_fd)> chunked_drop;
   // Told when what the kernel caches of a node's attributes goes stale
   // without a reply carrying the new ones (a copy-up merges a directory: its
   // nlink becomes 1; a multi-link file becomes single).
@@ -65,6 +76,7 @@ struct UnionFsStats {
 class UnionFs {
  public:
   UnionFs(layer::LayerStack stack, UnionFsConfig config);
+  ~UnionFs();  // runs the state drops still waiting (see chunked_drop)
 
   const layer::LayerStack& stack() const { return stack_; }
   InodeTable& table() { return *table_; }
@@ -93,7 +105,10 @@ class UnionFs {
   // A missing name is not an error: Entry.node is null. `first_lower`: see
   // layer::Resolve (a hint from a merged listing entry's layer).
   Result<Entry> Lookup(uint64_t parent, std::string_view name, int first_lower = -1);
-  void Forget(uint64_t nodeid, uint64_t nlookup) { table_->Forget(nodeid, nlookup); }
+  void Forget(uint64_t nodeid, uint64_t nlookup) {
+    table_->Forget(nodeid, nlookup);
+    if (pending_drop_count_.load(std::memory_order_relaxed) != 0) RunPendingDrops(false);
+  }
   Result<struct stat> GetAttr(const Node& node);
   // Attributes through an open file of the node (works after unlink too).
   Result<struct stat> GetAttrFd(const Node& node, int fd);
@@ -187,12 +202,31 @@ class UnionFs {
                 const layer::Resolved& victim);
   Result<std::shared_ptr<Node>> DirNode(uint64_t nodeid);
 
+  // Last link of an upper file going away (see UnionFsConfig::chunked_drop).
+  // Before the removal: an O_PATH fd on `name` in `dirfd` when it is a
+  // regular file with one link and state to drop (else invalid).
+  UniqueFd HoldForDrop(int dirfd, const std::string& name, const struct stat& st) const;
+  // After it: drops the state now, or once `node` (the kernel's node for the
+  // file, may be null) is gone, if the file really has no link left.
+  void DropWhenUnused(const std::shared_ptr<Node>& node, UniqueFd held);
+  // Runs the waiting drops whose node is gone (all of them when `all`).
+  void RunPendingDrops(bool all);
+  void RunDrop(int fd);
+
   layer::LayerStack stack_;
   UnionFsConfig config_;
   std::unique_ptr<InodeTable> table_;
   UnionFsStats stats_;
   Quota quota_;
   std::mutex rename_mu_;  // cross-directory renames (lock order: see node.h)
+
+  struct PendingDrop {
+    std::weak_ptr<Node> node;
+    UniqueFd fd;  // O_PATH on the unlinked file
+  };
+  std::mutex drops_mu_;  // leaf; never held while a drop runs
+  std::vector<PendingDrop> pending_drops_ GUARDED_BY(drops_mu_);
+  std::atomic<size_t> pending_drop_count_{0};  // pending_drops_.size()
 };
 
 }  // namespace strata

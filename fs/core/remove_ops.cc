@@ -67,7 +67,7 @@ Status UnionFs::RemoveEntry(const std::shared_ptr<Node>& parent, const std::stri
   }
   // Quota: the upper object goes (its last link, at least), a whiteout may come.
   const bool last_link = is_dir || victim.st.st_nlink <= 1;
-  if (upper_victim && last_link && !is_dir) layer::RemoveOrigin(stack_.origin_map_fd(), victim.st.st_ino);
+  if (upper_victim && last_link && !is_dir) layer::RemoveOrigin(stack_.origins(), victim.st.st_ino);
   quota_.Refund(upper_victim && last_link ? QuotaBytes(victim.st) : 0,
                 (upper_victim ? 1 : 0) - ((!upper_victim || *need_whiteout) ? 1 : 0));
   Unlinked(parent, name, victim);

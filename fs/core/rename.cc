@@ -181,7 +181,7 @@ Status UnionFs::Rename(uint64_t parent, std::string_view name_view, uint64_t new
         (S_ISDIR(ust.st_mode) || ust.st_nlink <= 1)) {
       bytes += QuotaBytes(ust);
       inodes += 1;
-      if (!S_ISDIR(ust.st_mode)) layer::RemoveOrigin(stack_.origin_map_fd(), ust.st_ino);
+      if (!S_ISDIR(ust.st_mode)) layer::RemoveOrigin(stack_.origins(), ust.st_ino);
     }
     if (!dst_exists && dst_in_upper && !*src_lower) inodes += 1;  // the whiteout it replaced
     if (*src_lower && !(!dst_exists && dst_in_upper)) inodes -= 1;  // a new whiteout

@@ -9,6 +9,7 @@
 #include <charconv>
 #include <cstring>
 
+#include "fs/chunked/chunked_file.h"
 #include "fs/sys/syscalls.h"
 
 namespace strata::chunked {
@@ -117,9 +118,17 @@ Result<ChunkedXattr> ChunkedXattr::Decode(const std::string& value) {
   if (!IsHexId(x.id) || !NextNumber(s, &pos, &x.chunk_size) ||
       !NextNumber(s, &pos, &x.lower_size) || !NextNumber(s, &pos, &x.lower_ino) ||
       !NextNumber(s, &pos, &x.lower_mtime_sec) || !NextNumber(s, &pos, &x.lower_mtime_nsec) ||
-      x.chunk_size == 0 || pos >= s.size())
+      pos >= s.size())
     return Errno(EIO);
   x.lower_relpath = std::string(s.substr(pos));
+  // Only what InitChunkedCopy can have written: a damaged or forged value is
+  // refused here, before its numbers size anything (a chunk size of 1 or a
+  // size near 2^64 made chunk_count() huge or wrap around) or its path (NUL
+  // inside, absolute) names another file.
+  if (!ValidChunkSize(x.chunk_size) || x.lower_size > static_cast<uint64_t>(INT64_MAX) ||
+      x.lower_mtime_nsec < 0 || x.lower_mtime_nsec >= 1000000000 || x.lower_relpath.front() == '/' ||
+      x.lower_relpath.find('\0') != std::string::npos)
+    return Errno(EIO);
   return x;
 }
 

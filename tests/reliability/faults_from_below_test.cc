@@ -3,8 +3,8 @@
 // work directory on another filesystem. Each gives an errno (never a hang or a
 // partial file), leaves the old state intact, and the daemon keeps serving.
 //
-// Not covered: EIO from a lower. It needs an error-injecting block device
-// (device-mapper's "error" target), which this kernel does not have.
+// EIO from a lower is in eio_lower_test.cc (a fault-injecting FUSE lower:
+// this kernel has no device-mapper "error" target).
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/mount.h>

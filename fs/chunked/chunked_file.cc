@@ -83,7 +83,7 @@ ChunkedFile::~ChunkedFile() {
   // The last handle is gone: what was written must not depend on this boot
   // lasting (FORMAT.md §4). Nobody waits for this but FUSE's RELEASE.
   if (!durable_ || finished_.load()) return;
-  Status st = SyncPending(/*datasync=*/true);
+  Status st = Fsync(/*datasync=*/true);
   if (!st.ok())
     spdlog::warn("chunked file {}: cannot make its written chunks durable: {}", origin_.id,
                  std::strerror(st.error()));
@@ -295,7 +295,10 @@ Result<size_t> ChunkedFile::Write(const char* buf, size_t size, off_t off) {
     if (sync_now && ::fdatasync(upper_.get()) < 0) return Errno::Last();
     STRATA_RETURN_IF_ERROR(MarkPresent(missing, sync_now));
   }
-  if (missing_.load() == 0) STRATA_RETURN_IF_ERROR(FinishIfComplete());
+  // The last missing chunk arrived. Finishing needs every chunk's data
+  // durable: with pending marks that waits for the next fsync or the last
+  // close, which sync anyway, rather than costing a sync of its own here.
+  if (missing_.load() == 0 && !DefersDataSync()) STRATA_RETURN_IF_ERROR(FinishIfComplete());
   return size;
 }
 
@@ -366,8 +369,13 @@ Status ChunkedFile::Fallocate(int mode, off_t off, off_t len) {
 }
 
 Status ChunkedFile::Fsync(bool datasync) {
-  std::shared_lock lock(resize_mu_);
-  return SyncPending(datasync);
+  {
+    std::shared_lock lock(resize_mu_);
+    STRATA_RETURN_IF_ERROR(SyncPending(datasync));
+  }
+  // Complete since the last sync (Write leaves that to us): now a plain file.
+  if (missing_.load() == 0) return FinishIfComplete();
+  return Status::Ok();
 }
 
 Status ChunkedFile::SyncPending(bool datasync) {

@@ -109,6 +109,12 @@ class UnionFs {
     table_->Forget(nodeid, nlookup);
     if (pending_drop_count_.load(std::memory_order_relaxed) != 0) RunPendingDrops(false);
   }
+  // An open handle let go of its node. The kernel may have sent the FORGET
+  // first (RELEASE is asynchronous and another thread may still be running
+  // it), so a drop waiting for that node may only be able to run now.
+  void HandleReleased() {
+    if (pending_drop_count_.load(std::memory_order_relaxed) != 0) RunPendingDrops(false);
+  }
   Result<struct stat> GetAttr(const Node& node);
   // Attributes through an open file of the node (works after unlink too).
   Result<struct stat> GetAttrFd(const Node& node, int fd);

@@ -127,6 +127,7 @@ void Release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
   STRATA_TIME_OP(req, kRelease);
   delete Handle(fi);
   Ctx(req).op_stats.open_files.fetch_sub(1, std::memory_order_relaxed);
+  Fs(req).HandleReleased();
   fuse_reply_err(req, 0);
 }
 

@@ -226,9 +226,30 @@ TEST_F(ChunkedFileTest, WritingEveryChunkDropsTheMetadata) {
   auto f = OpenChunked(up.get());
   ASSERT_TRUE(f);
   for (uint32_t c = 0; c < 3; ++c) ASSERT_TRUE(f->Write("w", 1, c * kChunk + 9).ok());
+  // Complete, but the last chunks are only pending: the metadata goes once
+  // they are durable, here at the fsync (or at the last close).
+  EXPECT_TRUE(f->chunked());
+  EXPECT_EQ(f->MissingBytes(), 0u);
+  ASSERT_TRUE(f->Fsync(true).ok());
   EXPECT_FALSE(f->chunked());
   EXPECT_EQ(MapFileCount(), 0u);
   for (uint32_t c = 0; c < 3; ++c) model[c * kChunk + 9] = 'w';
+  EXPECT_EQ(PreadAllPlain(up.get()), model);
+}
+
+TEST_F(ChunkedFileTest, CompleteFileBecomesPlainAtLastClose) {
+  std::string model = RandomData(2 * kChunk, 42);
+  UniqueFd up = MakeChunkedCopy("f", "a", model, kChunk);
+  {
+    auto f = OpenChunked(up.get());
+    ASSERT_TRUE(f);
+    for (uint32_t c = 0; c < 2; ++c) ASSERT_TRUE(f->Write("v", 1, c * kChunk).ok());
+  }
+  auto chunked = IsChunked(up.get());
+  ASSERT_TRUE(chunked.ok());
+  EXPECT_FALSE(*chunked);
+  EXPECT_EQ(MapFileCount(), 0u);
+  for (uint32_t c = 0; c < 2; ++c) model[c * kChunk] = 'v';
   EXPECT_EQ(PreadAllPlain(up.get()), model);
 }
 

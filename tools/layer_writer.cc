@@ -158,6 +158,15 @@ Status LayerWriter::ApplyMetadata(int fd, bool is_symlink, const LayerEntry& e, 
 }
 
 Status LayerWriter::Add(const LayerEntry& e, const DataReader& data, std::string* error) {
+  return AddEntry(e, &data, nullptr, error);
+}
+
+Status LayerWriter::Add(const LayerEntry& e, const BlockReader& blocks, std::string* error) {
+  return AddEntry(e, nullptr, &blocks, error);
+}
+
+Status LayerWriter::AddEntry(const LayerEntry& e, const DataReader* data, const BlockReader* blocks,
+                             std::string* error) {
   std::string why;
   std::vector<std::string> comps = CheckedComponents(e.path, &why);
   if (!why.empty()) {
@@ -303,10 +312,37 @@ Status LayerWriter::Add(const LayerEntry& e, const DataReader& data, std::string
         return fail("cannot create file");
       }
       fd = std::move(*f);
+      if (blocks) {
+        // Blocks at their offsets, then the size: holes (a sparse entry's,
+        // or a trailing one) are never written out.
+        for (;;) {
+          auto b = (*blocks)();
+          if (!b.ok()) {
+            *error = "entry '" + e.path + "': " + std::strerror(b.error());
+            return Errno(b.error());
+          }
+          if (b->size == 0) break;
+          if (b->offset > e.size || b->size > e.size - b->offset) {
+            *error = "refused entry '" + e.path + "': data past its size";
+            return Errno(EINVAL);
+          }
+          Status s = sys::PwriteAll(fd.get(), b->data, b->size, static_cast<off_t>(b->offset));
+          if (!s.ok()) {
+            errno = s.error();
+            return fail("write failed");
+          }
+        }
+        if (e.size > static_cast<uint64_t>(INT64_MAX)) {
+          errno = EFBIG;
+          return fail("cannot set the size");
+        }
+        if (::ftruncate(fd.get(), static_cast<off_t>(e.size)) < 0) return fail("cannot set the size");
+        break;
+      }
       std::unique_ptr<char[]> buf(new char[kCopyChunk]);
       off_t off = 0;
       for (;;) {
-        auto n = data ? data(buf.get(), kCopyChunk) : Result<size_t>(size_t{0});
+        auto n = data && *data ? (*data)(buf.get(), kCopyChunk) : Result<size_t>(size_t{0});
         if (!n.ok()) {
           *error = "entry '" + e.path + "': " + std::strerror(n.error());
           return Errno(n.error());

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <string>
@@ -38,6 +39,16 @@ struct LayerEntry {
 // Reads up to `size` bytes of a regular entry's data; 0 at the end.
 using DataReader = std::function<Result<size_t>(char* buf, size_t size)>;
 
+// A regular entry's data as blocks at offsets, in increasing order; what lies
+// between two blocks (and after the last one, up to the entry's size) is a
+// hole. `data` stays valid until the next call; size 0 at the end.
+struct DataBlock {
+  const char* data = nullptr;
+  size_t size = 0;
+  uint64_t offset = 0;
+};
+using BlockReader = std::function<Result<DataBlock>()>;
+
 class LayerWriter {
  public:
   // kOverlay turns OCI `.wh.NAME` entries into char 0/0 whiteouts and
@@ -50,6 +61,9 @@ class LayerWriter {
 
   // Writes one entry. On failure *error says which entry and why.
   Status Add(const LayerEntry& entry, const DataReader& data, std::string* error);
+  // The same, the data read as blocks: holes stay holes (a sparse archive
+  // entry is never expanded on disk).
+  Status Add(const LayerEntry& entry, const BlockReader& blocks, std::string* error);
 
   // Sets directory times (deferred so writing children does not change them).
   Status Finish(std::string* error);
@@ -68,6 +82,9 @@ class LayerWriter {
   Result<UniqueFd> OpenDir(const std::vector<std::string>& comps, size_t n, bool create,
                            std::string* error);
   Status ApplyMetadata(int fd, bool is_symlink, const LayerEntry& e, std::string* error);
+  // One of `data` and `blocks` is set for a regular entry.
+  Status AddEntry(const LayerEntry& e, const DataReader* data, const BlockReader* blocks,
+                  std::string* error);
 
   UniqueFd root_;
   Whiteouts mode_;

@@ -71,16 +71,25 @@ Result<ImportStats> ImportLayerTar(const std::string& tar_path, const std::strin
     // ARCHIVE_WARN (e.g. an unknown pax keyword) is not fatal.
     LayerEntry e = EntryFrom(ae);
     std::string entry_error;
-    DataReader data = [&](char* buf, size_t size) -> Result<size_t> {
-      la_ssize_t n = archive_read_data(a.get(), buf, size);
-      if (n < 0) {
-        entry_error = ArchiveError(a.get());
-        return Errno(EIO);
+    // Blocks, not archive_read_data(): that one fills a sparse entry's holes
+    // with zeros, and a few KiB of archive could then write terabytes.
+    BlockReader blocks = [&]() -> Result<DataBlock> {
+      for (;;) {
+        const void* buf;
+        size_t size;
+        la_int64_t offset;
+        int r = archive_read_data_block(a.get(), &buf, &size, &offset);
+        if (r == ARCHIVE_EOF) return DataBlock{};
+        if (r < ARCHIVE_WARN || offset < 0) {
+          entry_error = ArchiveError(a.get());
+          return Errno(EIO);
+        }
+        if (size == 0) continue;
+        stats.bytes += size;
+        return DataBlock{static_cast<const char*>(buf), size, static_cast<uint64_t>(offset)};
       }
-      stats.bytes += static_cast<uint64_t>(n);
-      return static_cast<size_t>(n);
     };
-    Status s = writer->Add(e, data, error);
+    Status s = writer->Add(e, blocks, error);
     if (!s.ok()) {
       if (!entry_error.empty())
         *error = "'" + tar_path + "': truncated or corrupt archive in entry '" + e.path + "': " + entry_error;

@@ -97,6 +97,13 @@ Result<std::shared_ptr<ChunkedFile>> ChunkedFile::Open(int upper_fd,
   auto origin = ChunkedXattr::Decode(*value);
   if (!origin.ok()) return Errno(origin.error());
   if (workdir_fd < 0) return Errno(EINVAL);
+  // One byte of memory per chunk is kept: a forged xattr must not make the
+  // daemon allocate without bound (64 Mi chunks is 64 TiB at 1 MiB chunks).
+  if (origin->chunk_count() > kMaxTrackedChunks) {
+    spdlog::error("chunked file {}: {} chunks, more than the {} tracked: refused", origin->id,
+                  origin->chunk_count(), kMaxTrackedChunks);
+    return Errno(EIO);
+  }
   auto state_dir = OpenStateDir(workdir_fd, /*create=*/true, durable);
   if (!state_dir.ok()) return Errno(state_dir.error());
   std::vector<uint8_t> present;

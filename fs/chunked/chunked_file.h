@@ -42,6 +42,8 @@ namespace strata::chunked {
 inline constexpr uint32_t kDefaultChunkSize = 1u << 20;
 inline constexpr uint32_t kMinChunkSize = 4096;
 inline constexpr uint32_t kMaxChunkSize = 1u << 30;
+// The most chunks a chunked file may have (its map is kept in memory).
+inline constexpr uint64_t kMaxTrackedChunks = uint64_t{1} << 26;
 
 // Where the upper file's data comes from. The identity checked at open (size,
 // mtime, inode) is taken from the lower's stat given to InitChunkedCopy.

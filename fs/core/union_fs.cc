@@ -2,10 +2,12 @@
 #include "fs/core/union_fs.h"
 
 #include <fcntl.h>
+#include <spdlog/spdlog.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
 
 #include "fs/copyup/copy_up.h"
 #include "fs/core/node_keys.h"
@@ -244,6 +246,11 @@ Status UnionFs::CopyUpOne(const std::shared_ptr<Node>& node, bool with_data) {
   auto done = copyup::CopyUp(req);
   if (!done.ok()) {
     quota_.Refund(bytes, 1);
+    // Nothing else tells the administrator which file a failing disk below
+    // took down (the caller only sees the errno).
+    if (done.error() == EIO)
+      spdlog::warn("copy-up of '{}' from layer {} failed: {}", RelativePath(*node), p->layer,
+                   std::strerror(EIO));
     return Errno(done.error());
   }
   const struct timespec parent_times[2] = {parent_st->st_atim, parent_st->st_mtim};

@@ -90,15 +90,24 @@ void DoReadDir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus
     } else {
       // The listing says which layer provides the entry: skip the lowers above it.
       auto found = fs.Lookup(ino, e.name, e.layer);
-      if (!found.ok() || !found->node) continue;  // gone since the listing was made
+      if (found.ok() && !found->node) continue;  // gone since the listing was made
       fuse_entry_param p{};
-      p.ino = found->node->nodeid();
-      p.attr = found->attr;
-      p.attr_timeout = Ctx(req).timeout;
-      p.entry_timeout = Ctx(req).timeout;
+      if (found.ok()) {
+        p.ino = found->node->nodeid();
+        p.attr = found->attr;
+        p.attr_timeout = Ctx(req).timeout;
+        p.entry_timeout = Ctx(req).timeout;
+      } else {
+        // The name is there but cannot be looked up (EIO from a lower, say):
+        // list it as kernel overlayfs does; nodeid 0 gives the kernel no
+        // dentry, so stat of it asks again and gets the error.
+        if (found.error() == ENOENT) continue;
+        p.attr.st_ino = e.ino;
+        p.attr.st_mode = DTTOIF(e.type);
+      }
       len = fuse_add_direntry_plus(req, buf.data() + pos, size - pos, e.name.c_str(), &p, next);
       if (len > size - pos) {
-        fs.Forget(found->node->nodeid(), 1);
+        if (found.ok()) fs.Forget(found->node->nodeid(), 1);
         break;
       }
     }

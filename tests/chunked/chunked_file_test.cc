@@ -253,6 +253,18 @@ TEST_F(ChunkedFileTest, CompleteFileBecomesPlainAtLastClose) {
   EXPECT_EQ(PreadAllPlain(up.get()), model);
 }
 
+TEST_F(ChunkedFileTest, ForgedHugeChunkCountIsRefusedWithoutAllocating) {
+  UniqueFd up(::openat(upper_dir_.get(), "forged", O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+  ASSERT_TRUE(up.valid());
+  // A valid-looking xattr naming 2^51 chunks of 4 KiB: one byte each would be 2 PiB.
+  const std::string forged =
+      "v1 0123456789abcdef0123456789abcdef 4096 9223372036854775807 1 0 0 a";
+  ASSERT_EQ(::fsetxattr(up.get(), kChunkedXattr, forged.data(), forged.size(), 0), 0);
+  auto f = ChunkedFile::Open(up.get(), roots_, work_.get(), true);
+  ASSERT_FALSE(f.ok());
+  EXPECT_EQ(f.error(), EIO);
+}
+
 TEST_F(ChunkedFileTest, IdentityMismatchGivesEio) {
   std::string data = RandomData(2 * kChunk, 50);
   UniqueFd up = MakeChunkedCopy("f", "a", data, kChunk);

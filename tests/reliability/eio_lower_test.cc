@@ -302,10 +302,9 @@ TEST_F(EioLower, EioFromALowerLayerAsTheKernelGivesIt) {
   EXPECT_TRUE(d.Stop());
 }
 
-// BUGS.md #5: an entry whose lower lookup fails with EIO vanishes from the
-// merged listing (readdirplus drops entries whose lookup fails); kernel
-// overlayfs lists it and gives EIO on the stat.
-TEST_F(EioLower, KnownBug_AnEntryWhoseStatFailsIsStillListed) {
+// BUGS.md #5 (fixed): an entry whose lower lookup fails with EIO stays in
+// the merged listing, as with kernel overlayfs (which gives EIO on the stat).
+TEST_F(EioLower, AnEntryWhoseStatFailsIsStillListed) {
   const std::string mnt = dir_.Sub("mnt");
   StrataDaemon d(mnt, Config("s"), dir_.path() + "/daemon.log");
   std::string err;
@@ -317,9 +316,9 @@ TEST_F(EioLower, KnownBug_AnEntryWhoseStatFailsIsStillListed) {
   EXPECT_TRUE(d.Stop());
 }
 
-// BUGS.md #6: a failed lower read or copy-up is answered with EIO but the
-// daemon logs nothing; an administrator needs one line naming the file.
-TEST_F(EioLower, KnownBug_EioFromALowerIsLoggedOnce) {
+// BUGS.md #6 (fixed): a copy-up failing with EIO from below is answered
+// with EIO and logged once, naming the file, for the administrator.
+TEST_F(EioLower, EioFromALowerIsLoggedOnce) {
   const std::string mnt = dir_.Sub("mnt");
   const std::string log = dir_.path() + "/daemon.log";
   StrataDaemon d(mnt, Config("s"), log);

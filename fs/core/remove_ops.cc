@@ -38,7 +38,7 @@ Status UnionFs::RemoveEntry(const std::shared_ptr<Node>& parent, const std::stri
   }
 
   if (victim.layer != layer::LayerStack::kUpper) {
-    STRATA_RETURN_IF_ERROR(layer::MakeWhiteout(upperfd, name.c_str(), stack_.markers()));
+    STRATA_RETURN_IF_ERROR(layer::MakeWhiteout(upperfd, name.c_str(), stack_.markers(), stack_.workdir_fd()));
   } else if (*need_whiteout) {
     if (is_dir) {
       // Swap the directory for a whiteout in one step, then delete it (and the

@@ -165,7 +165,7 @@ Status UnionFs::Rename(uint64_t parent, std::string_view name_view, uint64_t new
       if (!r.ok() && r.error() == EINVAL) {
         // No RENAME_WHITEOUT on this filesystem: two steps.
         STRATA_RETURN_IF_ERROR(sys::RenameAt2(*src_fd, name.c_str(), *dst_fd, newname.c_str(), 0));
-        STRATA_RETURN_IF_ERROR(layer::MakeWhiteout(*src_fd, name.c_str(), stack_.markers()));
+        STRATA_RETURN_IF_ERROR(layer::MakeWhiteout(*src_fd, name.c_str(), stack_.markers(), stack_.workdir_fd()));
       } else if (!r.ok()) {
         return r;
       }

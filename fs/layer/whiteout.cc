@@ -80,7 +80,38 @@ bool HasWhiteoutFile(int dirfd, std::string_view name) {
   return ::fstatat(dirfd, wh.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
 }
 
-Status MakeWhiteout(int dirfd, const char* name, MarkerNamespace ns) {
+namespace {
+
+constexpr const char* kSharedWhiteout = "#whiteout";
+
+// Links WORKDIR/work/#whiteout as `name` in `dirfd`; false (errno set) when
+// that cannot be done, the caller then makes a device of its own.
+bool LinkSharedWhiteout(int workfd, int dirfd, const char* name) {
+  if (workfd < 0) return false;
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    if (::linkat(workfd, kSharedWhiteout, dirfd, name, 0) == 0) return true;
+    if (errno != ENOENT && errno != EMLINK) return false;
+    // First use since the mount (the work directory is emptied then), or
+    // too many links: a fresh one takes the name, atomically.
+    const std::string tmp = NewTempName();
+    if (::mknodat(workfd, tmp.c_str(), S_IFCHR | 0, makedev(0, 0)) < 0) return false;
+    if (::renameat(workfd, tmp.c_str(), workfd, kSharedWhiteout) < 0) {
+      const int e = errno;
+      ::unlinkat(workfd, tmp.c_str(), 0);
+      errno = e;
+      return false;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+Status MakeWhiteout(int dirfd, const char* name, MarkerNamespace ns, int workfd) {
+  if (workfd >= 0) {
+    if (LinkSharedWhiteout(workfd, dirfd, name)) return Status::Ok();
+    if (errno == EEXIST) return Errno(EEXIST);
+  }
   if (::mknodat(dirfd, name, S_IFCHR | 0, makedev(0, 0)) == 0) return Status::Ok();
   if (ns == MarkerNamespace::kUser && (errno == EPERM || errno == EACCES)) {
     // Without the right to make even a 0/0 device, fall back to the OCI form.
@@ -96,7 +127,8 @@ Status MakeWhiteout(int dirfd, const char* name, MarkerNamespace ns) {
 
 Status MakeWhiteoutVia(int workfd, int dirfd, const char* name, MarkerNamespace ns) {
   std::string tmp = NewTempName();
-  if (::mknodat(workfd, tmp.c_str(), S_IFCHR | 0, makedev(0, 0)) < 0) {
+  if (!LinkSharedWhiteout(workfd, workfd, tmp.c_str()) &&
+      ::mknodat(workfd, tmp.c_str(), S_IFCHR | 0, makedev(0, 0)) < 0) {
     // No device whiteouts here: replace in two steps with the fallback form.
     if (::unlinkat(dirfd, name, 0) < 0 && errno != ENOENT) return Errno::Last();
     return MakeWhiteout(dirfd, name, ns);

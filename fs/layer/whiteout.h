@@ -45,7 +45,13 @@ bool IsXattrWhiteout(int dirfd, const char* name, const struct stat& st);
 bool HasWhiteoutFile(int dirfd, std::string_view name);
 
 // Writers, in the kernel's format (or the userxattr form).
-Status MakeWhiteout(int dirfd, const char* name, MarkerNamespace ns);
+//
+// With `workfd` (WORKDIR/work), a whiteout is a hard link to one 0/0 device
+// kept there, `#whiteout`, as kernel overlayfs does since Linux 5.8: a
+// deletion then allocates no inode (the costly part of `rm -rf` of a lower
+// tree). A missing or full (EMLINK) shared whiteout is made anew; where none
+// can be made, each whiteout is its own device.
+Status MakeWhiteout(int dirfd, const char* name, MarkerNamespace ns, int workfd = -1);
 Status SetOpaque(int dirfd, MarkerNamespace ns);
 // Make a whiteout appear atomically in place of whatever `name` is, by
 // building it in the work directory and renaming over (RENAME_EXCHANGE-free).

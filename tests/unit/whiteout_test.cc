@@ -199,8 +199,32 @@ TEST_F(WhiteoutTest, MakeWhiteoutViaReplacesAtomicallyThroughTheWorkDir) {
     ASSERT_TRUE(MakeWhiteoutVia(work.get(), fd.get(), name, MarkerNamespace::kTrusted).ok());
     EXPECT_TRUE(IsDeviceWhiteout(Lstat(P("d/") + name)));
   }
-  EXPECT_TRUE(unittest::ListDir(P("work")).empty());
+  // Nothing left in the work directory but the shared whiteout they link to.
+  EXPECT_EQ(unittest::ListDir(P("work")), (std::vector<std::string>{"#whiteout"}));
   EXPECT_EQ(unittest::ListDir(P("d")), (std::vector<std::string>{"file", "fresh", "link"}));
+  EXPECT_EQ(Lstat(P("work/#whiteout")).st_nlink, 4u);
+}
+
+TEST_F(WhiteoutTest, WhiteoutsShareOneInodeThroughTheWorkDir) {
+  unittest::MakeDirs(P("d"));
+  unittest::MakeDirs(P("work"));
+  auto fd = OpenDir(P("d"));
+  auto work = OpenDir(P("work"));
+  for (const char* name : {"a", "b", "c"})
+    ASSERT_TRUE(MakeWhiteout(fd.get(), name, MarkerNamespace::kTrusted, work.get()).ok());
+  for (const char* name : {"a", "b", "c"}) {
+    EXPECT_TRUE(IsDeviceWhiteout(Lstat(P("d/") + name))) << name;
+    EXPECT_EQ(Lstat(P("d/") + name).st_ino, Lstat(P("work/#whiteout")).st_ino) << name;
+  }
+  // An existing name is never replaced, shared or not.
+  unittest::WriteFile(P("d/e"), "data");
+  EXPECT_EQ(MakeWhiteout(fd.get(), "e", MarkerNamespace::kTrusted, work.get()).error(), EEXIST);
+  EXPECT_EQ(unittest::ReadFile(P("d/e")), "data");
+  // The shared one gone (a remount empties the work directory): made anew.
+  ASSERT_EQ(::unlink(P("work/#whiteout").c_str()), 0);
+  ASSERT_TRUE(MakeWhiteout(fd.get(), "f", MarkerNamespace::kTrusted, work.get()).ok());
+  EXPECT_TRUE(IsDeviceWhiteout(Lstat(P("d/f"))));
+  EXPECT_EQ(Lstat(P("d/f")).st_ino, Lstat(P("work/#whiteout")).st_ino);
 }
 
 TEST_F(WhiteoutTest, SetOpaqueWritesTheKernelXattrOnly) {

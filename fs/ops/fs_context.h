@@ -74,6 +74,7 @@ class FileHandle {
     return Switch();
   }
   bool on_upper() const { return layer_.load() == layer::LayerStack::kUpper; }
+  bool read_only() const { return (flags_ & O_ACCMODE) == O_RDONLY; }
 
  private:
   int Switch();

@@ -96,9 +96,9 @@ int main(int argc, char* argv[]) {
     };
   }
   if (!opts->upperdir.empty()) {  // maps of unlinked chunked files, whatever copyup= is
-    config.chunked_has_state = [](int fd) {
-      auto chunked = strata::chunked::IsChunked(fd);
-      return !chunked.ok() || *chunked;
+    config.chunked_has_state = [](int dirfd, const char* name) {
+      auto chunked = strata::chunked::IsChunkedAt(dirfd, name);
+      return !chunked.ok() || *chunked;  // unsure: let the drop look
     };
     config.chunked_drop = strata::chunked::DropChunkedState;
   }

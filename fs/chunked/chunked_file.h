@@ -65,6 +65,9 @@ Status InitChunkedCopy(int tmp_fd, const struct stat& lower_st, const ChunkedOri
 // Does this upper file (any fd, O_PATH included) still have missing chunks?
 // False for anything but a regular file.
 Result<bool> IsChunked(int upper_fd);
+// The same for `name` in `dirfd`, in one syscall and without opening it
+// (getxattrat, Linux 6.13; ENOSYS before): for checks on hot paths.
+Result<bool> IsChunkedAt(int dirfd, const char* name);
 
 // One per upper inode, shared by all its open handles; thread-safe.
 class ChunkedFile {

@@ -40,6 +40,13 @@ Status InitChunkedCopy(int tmp_fd, const struct stat& lower_st, const ChunkedOri
   return sys::SetXattr(tmp_fd, kChunkedXattr, x.Encode(), XATTR_CREATE);
 }
 
+Result<bool> IsChunkedAt(int dirfd, const char* name) {
+  auto size = sys::GetXattrAt(dirfd, name, kChunkedXattr, nullptr, 0);
+  if (size.ok()) return true;
+  if (size.error() == ENODATA || size.error() == ENOTSUP) return false;
+  return Errno(size.error());
+}
+
 Result<bool> IsChunked(int upper_fd) {
   auto st = sys::StatFd(upper_fd);
   if (!st.ok()) return Errno(st.error());

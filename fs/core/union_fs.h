@@ -43,10 +43,11 @@ struct UnionFsConfig {
   // rename over it) and no open handle can use it any more: right away when
   // the kernel holds no node for the file, else when that node goes (after
   // its last handle is released; see remove_ops.cc). `chunked_has_state` is
-  // the cheap check, on an O_PATH fd; `chunked_drop` deletes the state, given
+  // the cheap check, on a name in a directory, made on every removal of an
+  // upper file before anything is opened; `chunked_drop` deletes the state, given
   // an O_PATH fd on the (unlinked) file and WORKDIR's fd. Set whenever there
   // is an upper: any mount reads chunked files.
-  std::function<bool(int upper_fd)> chunked_has_state;
+  std::function<bool(int dirfd, const char* name)> chunked_has_state;
   std::function<Status(int upper_fd, int workdir_fd)> chunked_drop;
   // Told when what the kernel caches of a node's attributes goes stale
   // without a reply carrying the new ones (a copy-up merges a directory: its

@@ -25,6 +25,15 @@ TEST_F(ChunkedFileTest, CopyUpSizesUpperWithoutData) {
   auto chunked = IsChunked(up.get());
   ASSERT_TRUE(chunked.ok());
   EXPECT_TRUE(*chunked);
+  // The same answer by name, without opening (and no for a plain file).
+  auto by_name = IsChunkedAt(upper_dir_.get(), "f");
+  ASSERT_TRUE(by_name.ok()) << strerror(by_name.error());
+  EXPECT_TRUE(*by_name);
+  UniqueFd plain(::openat(upper_dir_.get(), "plain", O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+  ASSERT_TRUE(plain.valid());
+  auto plain_by_name = IsChunkedAt(upper_dir_.get(), "plain");
+  ASSERT_TRUE(plain_by_name.ok());
+  EXPECT_FALSE(*plain_by_name);
   EXPECT_EQ(MapFileCount(), 0u) << "no map before the first chunk is copied";
 }
 

@@ -35,9 +35,9 @@ class UnlinkDropTest : public ChunkedFixture {
     config.chunked_init = [](int tmp_fd, const struct stat& lower, const std::string& relpath) {
       return InitChunkedCopy(tmp_fd, lower, ChunkedOrigin{relpath}, kChunk);
     };
-    config.chunked_has_state = [this](int fd) {
+    config.chunked_has_state = [this](int dirfd, const char* name) {
       ++checks_;
-      auto chunked = IsChunked(fd);
+      auto chunked = IsChunkedAt(dirfd, name);
       return !chunked.ok() || *chunked;
     };
     config.chunked_drop = [this](int fd, int workdir_fd) {

@@ -83,6 +83,14 @@ ChunkedFile::~ChunkedFile() {
   // The last handle is gone: what was written must not depend on this boot
   // lasting (FORMAT.md §4). Nobody waits for this but FUSE's RELEASE.
   if (!durable_ || finished_.load()) return;
+  bool pending;
+  {
+    std::lock_guard map_lock(map_mu_);
+    pending = !pending_.empty();
+  }
+  // Nothing written since the last sync and nothing to finish: no sync (a
+  // file only read must not cost one at close).
+  if (!pending && missing_.load() != 0) return;
   Status st = Fsync(/*datasync=*/true);
   if (!st.ok())
     spdlog::warn("chunked file {}: cannot make its written chunks durable: {}", origin_.id,

@@ -88,6 +88,8 @@ int main(int argc, char* argv[]) {
   if (opts->squash_to_gid >= 0) gid_map->set_squash(static_cast<uint32_t>(opts->squash_to_gid));
   config.uid_map = *uid_map;
   config.gid_map = *gid_map;
+  static_assert(strata::MountOptions{}.chunk_size == strata::chunked::kDefaultChunkSize,
+                "the chunk_size option's default is the chunked layer's");
   if (opts->chunked_copyup && !opts->upperdir.empty()) {
     config.chunked_init = [chunk = static_cast<uint32_t>(opts->chunk_size)](
                               int tmp_fd, const struct stat& lower, const std::string& relpath) {

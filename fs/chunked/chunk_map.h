@@ -67,8 +67,10 @@ class ChunkMapFile {
   static Result<ChunkMapFile> Create(int state_dir, const std::string& id, uint64_t chunk_count,
                                      uint64_t lower_chunks);
 
-  // Sets chunk `index`'s presence byte (kChunkDurable or kChunkPending). Not synced.
-  Status Mark(uint64_t index, uint8_t state);
+  // Sets the presence bytes of chunks [first, first + count) to `state`
+  // (kChunkDurable or kChunkPending) in one pwrite. Not synced. A torn write
+  // leaves some of them marked: harmless, each byte stands on its own.
+  Status MarkRun(uint64_t first, uint64_t count, uint8_t state);
   // Persists a smaller lower_chunks (after a shrinking truncate). Not synced.
   Status SetLowerChunks(uint64_t lower_chunks);
   // Makes the map durable; the first time also its directory entry.

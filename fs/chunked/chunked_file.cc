@@ -54,6 +54,20 @@ Result<UniqueFd> FindOrigin(std::span<const int> lower_roots, const ChunkedXattr
   return Errno(EIO);
 }
 
+// Calls run(first, count) for each run of consecutive indices in `sorted`
+// (ascending, no duplicates): map bytes and data are then moved one run per
+// syscall, not one chunk per syscall.
+template <class F>
+Status ForEachRun(const std::vector<uint64_t>& sorted, F&& run) {
+  for (size_t i = 0; i < sorted.size();) {
+    size_t j = i + 1;
+    while (j < sorted.size() && sorted[j] == sorted[j - 1] + 1) ++j;
+    STRATA_RETURN_IF_ERROR(run(sorted[i], static_cast<uint64_t>(j - i)));
+    i = j;
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 ChunkedFile::ChunkedFile(UniqueFd upper, UniqueFd lower, UniqueFd state_dir, ChunkedXattr origin,
@@ -168,14 +182,27 @@ std::pair<off_t, off_t> ChunkedFile::ChunkRange(uint64_t chunk) const {
   return {begin, begin + static_cast<off_t>(chunk_size_)};
 }
 
-Status ChunkedFile::FillChunk(uint64_t chunk) {
-  auto [begin, end] = ChunkRange(chunk);
+Status ChunkedFile::FillChunks(uint64_t first, uint64_t count) {
+  const off_t begin = ChunkRange(first).first;
+  const off_t end = ChunkRange(first + count - 1).second;
   STRATA_RETURN_IF_ERROR(ClearUpperRange(upper_.get(), begin, end));
   struct stat st;
   if (::fstat(upper_.get(), &st) < 0) return Errno::Last();
   // Never past the lower's end (zeros there), never past the file's (no growth).
   off_t copy_end = std::min<off_t>({end, static_cast<off_t>(lower_size_), st.st_size});
   return CopyLowerRange(lower_.get(), upper_.get(), begin, copy_end);
+}
+
+std::vector<std::unique_lock<std::mutex>> ChunkedFile::LockStripes(
+    const std::vector<uint64_t>& chunks) {
+  std::vector<size_t> stripes;
+  for (uint64_t c : chunks) stripes.push_back(c % kStripes);
+  std::sort(stripes.begin(), stripes.end());  // the documented lock order
+  stripes.erase(std::unique(stripes.begin(), stripes.end()), stripes.end());
+  std::vector<std::unique_lock<std::mutex>> held;
+  held.reserve(stripes.size());
+  for (size_t s : stripes) held.emplace_back(fill_mu_[s]);
+  return held;
 }
 
 Result<ChunkMapFile*> ChunkedFile::MapLocked() {
@@ -204,21 +231,26 @@ Status ChunkedFile::MarkPresent(const std::vector<uint64_t>& chunks, bool data_s
   // Volatile mounts promise nothing after a crash of the machine: their
   // marks are "durable" as soon as the data is written.
   const uint8_t state = data_synced || !durable_ ? kChunkDurable : kChunkPending;
+  std::vector<uint64_t> sorted(chunks);
+  std::sort(sorted.begin(), sorted.end());
+  sorted.erase(std::unique(sorted.begin(), sorted.end()), sorted.end());
   std::unique_lock map_lock(map_mu_);
   auto map = MapLocked();
   if (!map.ok()) return Errno(map.error());
-  if (state == kChunkPending) pending_.insert(pending_.end(), chunks.begin(), chunks.end());
+  if (state == kChunkPending) pending_.insert(pending_.end(), sorted.begin(), sorted.end());
   map_lock.unlock();  // created once, never replaced: its fd is safe to use unlocked
-  for (uint64_t c : chunks) {
-    STRATA_RETURN_IF_ERROR((*map)->Mark(c, state));
+  return ForEachRun(sorted, [&](uint64_t first, uint64_t count) -> Status {
+    STRATA_RETURN_IF_ERROR((*map)->MarkRun(first, count, state));
     map_dirty_.store(true);
-    // Only the 0 -> 1 transition counts, and only below lower_chunks_, which
-    // cannot move while the caller holds resize_mu_.
-    if (present_[c].exchange(1, std::memory_order_acq_rel) == 0 &&
-        c < lower_chunks_.load(std::memory_order_acquire))
-      missing_.fetch_sub(1);
-  }
-  return Status::Ok();
+    for (uint64_t c = first; c < first + count; ++c) {
+      // Only the 0 -> 1 transition counts, and only below lower_chunks_, which
+      // cannot move while the caller holds resize_mu_.
+      if (present_[c].exchange(1, std::memory_order_acq_rel) == 0 &&
+          c < lower_chunks_.load(std::memory_order_acquire))
+        missing_.fetch_sub(1);
+    }
+    return Status::Ok();
+  });
 }
 
 Result<size_t> ChunkedFile::Read(char* buf, size_t size, off_t off) {
@@ -252,8 +284,10 @@ Result<size_t> ChunkedFile::Read(char* buf, size_t size, off_t off) {
     const bool from_lower = next_missing < missing.size() && missing[next_missing] == c;
     off_t run_end = end;
     if (from_lower) {
-      run_end = std::min(end, ChunkRange(c).second);
-      ++next_missing;
+      // The whole run of consecutive missing chunks in one pread.
+      uint64_t last = c;
+      while (++next_missing < missing.size() && missing[next_missing] == last + 1) ++last;
+      run_end = std::min(end, ChunkRange(last).second);
     } else if (next_missing < missing.size()) {
       run_end = std::min(end, ChunkRange(missing[next_missing]).first);
     }
@@ -289,19 +323,14 @@ Result<size_t> ChunkedFile::Write(const char* buf, size_t size, off_t off) {
       return size;
     }
 
-    std::vector<size_t> stripes;
-    for (uint64_t c : missing) stripes.push_back(c % kStripes);
-    std::sort(stripes.begin(), stripes.end());
-    stripes.erase(std::unique(stripes.begin(), stripes.end()), stripes.end());
-    std::vector<std::unique_lock<std::mutex>> held;
-    for (size_t s : stripes) held.emplace_back(fill_mu_[s]);
+    auto held = LockStripes(missing);
     std::erase_if(missing, [&](uint64_t c) { return !IsMissing(c); });
 
     const off_t write_end = off + static_cast<off_t>(size);
     for (uint64_t c : missing) {
       auto [begin, end] = ChunkRange(c);
       if (off <= begin && write_end >= end) continue;  // the write replaces it whole
-      STRATA_RETURN_IF_ERROR(FillChunk(c));
+      STRATA_RETURN_IF_ERROR(FillChunks(c, 1));
     }
     STRATA_RETURN_IF_ERROR(sys::PwriteAll(upper_.get(), buf, size, off));
     // The map may say "present" only once the data it vouches for is written
@@ -332,7 +361,7 @@ Status ChunkedFile::Truncate(off_t size) {
   // must survive while its tail, if the file grows again, must read zeros.
   const uint64_t boundary = static_cast<uint64_t>(size) / chunk_size_;
   if (size % chunk_size_ != 0 && IsMissing(boundary)) {
-    STRATA_RETURN_IF_ERROR(FillChunk(boundary));
+    STRATA_RETURN_IF_ERROR(FillChunks(boundary, 1));
     if (durable_ && ::fdatasync(upper_.get()) < 0) return Errno::Last();
     STRATA_RETURN_IF_ERROR(MarkPresent({boundary}, /*data_synced=*/true));
   }
@@ -368,7 +397,7 @@ Status ChunkedFile::Fallocate(int mode, off_t off, off_t len) {
       if (!IsMissing(c)) continue;
       auto [begin, cend] = ChunkRange(c);
       // A chunk zeroed whole needs nothing from the lower.
-      if (!(off <= begin && end >= cend)) STRATA_RETURN_IF_ERROR(FillChunk(c));
+      if (!(off <= begin && end >= cend)) STRATA_RETURN_IF_ERROR(FillChunks(c, 1));
       zeroed.push_back(c);
     }
   }
@@ -414,12 +443,15 @@ Status ChunkedFile::SyncPending(bool datasync) {
   if (finished_.load()) return Status::Ok();  // no map any more
   std::lock_guard map_lock(map_mu_);
   if (!synced.empty() && map_) {
-    for (uint64_t c : synced) {
-      Status st = map_->Mark(c, kChunkDurable);
-      if (!st.ok()) {
-        pending_.insert(pending_.end(), synced.begin(), synced.end());
-        return st;
-      }
+    std::vector<uint64_t> sorted(synced);
+    std::sort(sorted.begin(), sorted.end());
+    sorted.erase(std::unique(sorted.begin(), sorted.end()), sorted.end());
+    Status st = ForEachRun(sorted, [&](uint64_t first, uint64_t count) {
+      return map_->MarkRun(first, count, kChunkDurable);
+    });
+    if (!st.ok()) {
+      pending_.insert(pending_.end(), synced.begin(), synced.end());
+      return st;
     }
     map_dirty_.store(true);
   }
@@ -448,7 +480,12 @@ Status ChunkedFile::Materialize(const std::function<void(uint64_t)>& progress) {
   struct stat before;
   if (::fstat(upper_.get(), &before) < 0) return Errno::Last();
   bool copied = false;
-  constexpr size_t kBatch = 64;  // chunks per fdatasync
+  // Filled a window at a time under the window's stripes (runs of missing
+  // chunks in one copy each, whatever the chunk size), synced and marked
+  // every kSyncBytes.
+  constexpr uint64_t kWindowBytes = 1u << 20, kSyncBytes = 64u << 20;
+  const uint64_t window = std::max<uint64_t>(1, kWindowBytes / chunk_size_);
+  const uint64_t per_sync = std::max<uint64_t>(1, kSyncBytes / chunk_size_);
   std::vector<uint64_t> batch;
   uint64_t batch_bytes = 0;
   auto flush = [&]() -> Status {  // caller holds resize_mu_ shared
@@ -460,21 +497,29 @@ Status ChunkedFile::Materialize(const std::function<void(uint64_t)>& progress) {
     batch_bytes = 0;
     return Status::Ok();
   };
-  for (uint64_t c = 0; c < chunk_count_; ++c) {
+  std::vector<uint64_t> chunks;
+  for (uint64_t first = 0; first < chunk_count_; first += window) {
+    const uint64_t last = std::min(chunk_count_, first + window);
     std::shared_lock lock(resize_mu_);
-    if (IsMissing(c)) {
-      std::lock_guard fill(StripeFor(c));
-      if (IsMissing(c)) {
-        // Concurrent writers may refill this chunk before the batch is marked:
-        // harmless, they hold the stripe and mark it themselves.
-        STRATA_RETURN_IF_ERROR(FillChunk(c));
-        batch.push_back(c);
+    chunks.clear();
+    for (uint64_t c = first; c < last; ++c)
+      if (IsMissing(c)) chunks.push_back(c);
+    if (!chunks.empty()) {
+      auto held = LockStripes(chunks);
+      // Concurrent writers may refill these chunks before the batch is
+      // marked: harmless, they hold the stripes and mark them themselves.
+      std::erase_if(chunks, [&](uint64_t c) { return !IsMissing(c); });
+      STRATA_RETURN_IF_ERROR(ForEachRun(chunks, [&](uint64_t c, uint64_t n) {
+        return FillChunks(c, n);
+      }));
+      for (uint64_t c : chunks) {
         uint64_t begin = c * chunk_size_;
         batch_bytes += std::min<uint64_t>(begin + chunk_size_, lower_size_) - begin;
-        copied = true;
       }
+      batch.insert(batch.end(), chunks.begin(), chunks.end());
+      copied = copied || !chunks.empty();
     }
-    if (batch.size() >= kBatch || c + 1 == chunk_count_) STRATA_RETURN_IF_ERROR(flush());
+    if (batch.size() >= per_sync) STRATA_RETURN_IF_ERROR(flush());
   }
   {
     std::shared_lock lock(resize_mu_);

@@ -3,6 +3,8 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <algorithm>
+
 #include "fs/chunked/chunk_map.h"
 #include "fs/chunked/chunked_file.h"
 #include "fs/sys/syscalls.h"
@@ -11,6 +13,12 @@ namespace strata::chunked {
 
 bool ValidChunkSize(uint64_t chunk_size) {
   return chunk_size >= kMinChunkSize && chunk_size <= kMaxChunkSize && chunk_size % 4096 == 0;
+}
+
+uint32_t ChunkSizeFor(uint32_t configured, uint64_t file_size) {
+  uint64_t size = configured;
+  while (size < kMaxChunkSize && (file_size + size - 1) / size > kChunksPerFile) size *= 2;
+  return static_cast<uint32_t>(std::min<uint64_t>(size, kMaxChunkSize));
 }
 
 Status InitChunkedCopy(int tmp_fd, const struct stat& lower_st, const ChunkedOrigin& origin,
@@ -25,7 +33,7 @@ Status InitChunkedCopy(int tmp_fd, const struct stat& lower_st, const ChunkedOri
   if (!id.ok()) return Errno(id.error());
   ChunkedXattr x;
   x.id = *id;
-  x.chunk_size = chunk_size;
+  x.chunk_size = ChunkSizeFor(chunk_size, static_cast<uint64_t>(lower_st.st_size));
   x.lower_size = static_cast<uint64_t>(lower_st.st_size);
   x.lower_ino = lower_st.st_ino;
   x.lower_mtime_sec = lower_st.st_mtim.tv_sec;

@@ -38,7 +38,7 @@ struct MountOptions {
   unsigned threads = 0;       // 0: libfuse default pool; 1: single-threaded loop
   bool writeback = false;
   bool chunked_copyup = false;      // copyup=chunked
-  uint64_t chunk_size = 1u << 20;   // chunk_size=SIZE
+  uint64_t chunk_size = 4096;      // chunk_size=SIZE (chunked/chunked_file.h's default)
   uint64_t quota_bytes = 0;   // 0: no limit
   uint64_t quota_inodes = 0;  // 0: no limit
 

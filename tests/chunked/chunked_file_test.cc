@@ -404,6 +404,87 @@ TEST_F(ChunkedFileTest, OpensFromAnOPathOrAppendFdAndDropsState) {
   EXPECT_EQ(MapFileCount(), 0u);
 }
 
+TEST(ChunkSizeForTest, PageChunksUpToTheTrackedLimitThenLarger) {
+  EXPECT_EQ(ChunkSizeFor(4096, 1), 4096u);
+  EXPECT_EQ(ChunkSizeFor(4096, uint64_t{4} << 30), 4096u);  // exactly 2^20 chunks
+  EXPECT_EQ(ChunkSizeFor(4096, (uint64_t{4} << 30) + 1), 8192u);
+  EXPECT_EQ(ChunkSizeFor(4096, uint64_t{1} << 40), 1u << 20);
+  EXPECT_EQ(ChunkSizeFor(1u << 20, 4096), 1u << 20);  // a larger configured size stays
+  EXPECT_EQ(ChunkSizeFor(4096, uint64_t{1} << 62), kMaxChunkSize);
+}
+
+// Returns the data extents of `fd` as [begin, end) pairs (SEEK_DATA/SEEK_HOLE).
+std::vector<std::pair<off_t, off_t>> DataExtents(int fd) {
+  std::vector<std::pair<off_t, off_t>> out;
+  off_t pos = 0;
+  while (true) {
+    off_t data = ::lseek(fd, pos, SEEK_DATA);
+    if (data < 0) break;
+    off_t hole = ::lseek(fd, data, SEEK_HOLE);
+    out.emplace_back(data, hole);
+    pos = hole;
+  }
+  return out;
+}
+
+TEST_F(ChunkedFileTest, PageChunksWrittenWholeCopyNothingFromTheLower) {
+  constexpr uint32_t kPage = 4096;
+  std::string model = RandomData(1 << 20, 50);
+  UniqueFd up = MakeChunkedCopy("f", "a", model, kPage);
+  auto f = OpenChunked(up.get());
+  ASSERT_TRUE(f);
+  ASSERT_EQ(f->chunk_size(), kPage);
+  const std::string block(2 * kPage, 'w');
+  ASSERT_TRUE(f->Write(block.data(), block.size(), 16 * kPage).ok());
+  ModelWrite(&model, block, 16 * kPage);
+  // Only the written pages hold data in the upper: nothing was filled.
+  EXPECT_EQ(DataExtents(up.get()),
+            (std::vector<std::pair<off_t, off_t>>{{16 * kPage, 18 * kPage}}));
+  EXPECT_EQ(f->MissingBytes(), model.size() - 2 * kPage);
+  // An unaligned write fills its page only.
+  ASSERT_TRUE(f->Write("xy", 2, 40 * kPage + 100).ok());
+  ModelWrite(&model, "xy", 40 * kPage + 100);
+  EXPECT_EQ(f->MissingBytes(), model.size() - 3 * kPage);
+  EXPECT_EQ(ReadAll(*f, model.size()), model);
+}
+
+TEST_F(ChunkedFileTest, ReadsAndMaterializeAcrossManyRunsOfPageChunks) {
+  constexpr uint32_t kPage = 4096;
+  std::string model = RandomData(3 * (1 << 20) + 777, 51);  // 3 MiB: several fill windows
+  UniqueFd up = MakeChunkedCopy("f", "a", model, kPage);
+  {
+    auto f = OpenChunked(up.get());
+    ASSERT_TRUE(f);
+    std::mt19937 rng(52);
+    for (int i = 0; i < 300; ++i) {  // present and missing runs of every length
+      const off_t off = static_cast<off_t>(rng() % model.size());
+      const std::string bytes(1 + rng() % (3 * kPage), static_cast<char>('a' + i % 26));
+      const size_t n = std::min(bytes.size(), model.size() - static_cast<size_t>(off));
+      ASSERT_TRUE(f->Write(bytes.data(), n, off).ok());
+      ModelWrite(&model, bytes.substr(0, n), off);
+    }
+    EXPECT_EQ(ReadAll(*f, model.size()), model);
+    // Reads of every size at odd offsets cross runs of both kinds.
+    for (size_t off = 3; off < model.size(); off += 37 * kPage + 11) {
+      std::string buf(5 * kPage + 9, '\0');
+      auto n = f->Read(buf.data(), buf.size(), static_cast<off_t>(off));
+      ASSERT_TRUE(n.ok());
+      buf.resize(*n);
+      EXPECT_EQ(buf, model.substr(off, buf.size())) << "at " << off;
+    }
+  }
+  auto f = OpenChunked(up.get());  // the marks, reread from the map
+  ASSERT_TRUE(f);
+  EXPECT_EQ(ReadAll(*f, model.size()), model);
+  const uint64_t missing = f->MissingBytes();
+  uint64_t reported = 0;
+  ASSERT_TRUE(f->Materialize([&](uint64_t b) { reported += b; }).ok());
+  EXPECT_EQ(reported, missing);
+  EXPECT_FALSE(f->chunked());
+  EXPECT_EQ(PreadAllPlain(up.get()), model);
+  EXPECT_EQ(MapFileCount(), 0u);
+}
+
 TEST_F(ChunkedFileTest, EmptyLowerStaysPlainAndBadChunkSizeRejected) {
   UniqueFd up = MakeChunkedCopy("f", "a", "", kChunk);
   EXPECT_FALSE(*IsChunked(up.get()));

@@ -35,10 +35,10 @@ Status CreateTemp(const CopyUpRequest& req, const std::string& tmp, uint64_t* by
       auto out = sys::OpenAt(req.workdir, tmp.c_str(), O_RDWR | O_CREAT | O_EXCL, 0600);
       if (!out.ok()) return Errno(out.error());
       bool data_done = !req.with_data || req.st.st_size == 0;
-      bool data_deferred = false;
+      bool data_written = false;  // data blocks written that the rename must not overtake
       if (!data_done && req.init_without_data) {
         // Chunked copy-up: the data stays below until written.
-        data_done = data_deferred = req.init_without_data(out->get()).ok();
+        data_done = req.init_without_data(out->get()).ok();
         if (!data_done) {
           // Undo whatever the chunked set-up left, then copy in full.
           if (::ftruncate(out->get(), 0) < 0) return Errno::Last();
@@ -54,12 +54,16 @@ Status CreateTemp(const CopyUpRequest& req, const std::string& tmp, uint64_t* by
         auto method = CopyFileData(in->get(), out->get(), req.st.st_size);
         if (!method.ok()) return Errno(method.error());
         *bytes = static_cast<uint64_t>(req.st.st_size);
+        data_written = *method != CopyMethod::kClone;
       }
-      // The fsync orders the data before the rename that publishes it. A
-      // chunked copy has no data blocks, only metadata (size, xattrs), which
-      // journaling filesystems commit in order with the rename: nothing to
-      // order, as for kernel overlayfs's metacopy copy-ups.
-      if (req.durable && !data_deferred && ::fsync(out->get()) < 0) return Errno::Last();
+      // The fsync orders written data before the rename that publishes it.
+      // Nothing to order without data blocks written: an empty or truncated
+      // copy, a chunked one (size and xattrs only) or a clone (shared extents,
+      // a metadata change) is metadata that the journaling filesystems able
+      // to do it (ext4, xfs, btrfs) commit in order with the rename. Kernel
+      // overlayfs likewise syncs only data it copied (not clones, not
+      // metacopy copy-ups).
+      if (req.durable && data_written && ::fsync(out->get()) < 0) return Errno::Last();
       return Status::Ok();
     }
     default:  // fifos, sockets, devices

@@ -27,6 +27,29 @@ bool HasXattrAt(int dirfd, const char* name, const char* xattr) {
   return sys::GetXattrSize(fd->get(), xattr).ok();
 }
 
+constexpr const char* kSharedWhiteout = "#whiteout";
+
+// Links WORKDIR/work/#whiteout as `name` in `dirfd`; false (errno set) when
+// that cannot be done, the caller then makes a device of its own.
+bool LinkSharedWhiteout(int workfd, int dirfd, const char* name) {
+  if (workfd < 0) return false;
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    if (::linkat(workfd, kSharedWhiteout, dirfd, name, 0) == 0) return true;
+    if (errno != ENOENT && errno != EMLINK) return false;
+    // First use since the mount (the work directory is emptied then), or
+    // too many links: a fresh one takes the name, atomically.
+    const std::string tmp = NewTempName();
+    if (::mknodat(workfd, tmp.c_str(), S_IFCHR | 0, makedev(0, 0)) < 0) return false;
+    if (::renameat(workfd, tmp.c_str(), workfd, kSharedWhiteout) < 0) {
+      const int e = errno;
+      ::unlinkat(workfd, tmp.c_str(), 0);
+      errno = e;
+      return false;
+    }
+  }
+  return false;
+}
+
 }  // namespace
 
 bool IsPrivateXattr(std::string_view name) {
@@ -79,33 +102,6 @@ bool HasWhiteoutFile(int dirfd, std::string_view name) {
   struct stat st;
   return ::fstatat(dirfd, wh.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
 }
-
-namespace {
-
-constexpr const char* kSharedWhiteout = "#whiteout";
-
-// Links WORKDIR/work/#whiteout as `name` in `dirfd`; false (errno set) when
-// that cannot be done, the caller then makes a device of its own.
-bool LinkSharedWhiteout(int workfd, int dirfd, const char* name) {
-  if (workfd < 0) return false;
-  for (int attempt = 0; attempt < 2; ++attempt) {
-    if (::linkat(workfd, kSharedWhiteout, dirfd, name, 0) == 0) return true;
-    if (errno != ENOENT && errno != EMLINK) return false;
-    // First use since the mount (the work directory is emptied then), or
-    // too many links: a fresh one takes the name, atomically.
-    const std::string tmp = NewTempName();
-    if (::mknodat(workfd, tmp.c_str(), S_IFCHR | 0, makedev(0, 0)) < 0) return false;
-    if (::renameat(workfd, tmp.c_str(), workfd, kSharedWhiteout) < 0) {
-      const int e = errno;
-      ::unlinkat(workfd, tmp.c_str(), 0);
-      errno = e;
-      return false;
-    }
-  }
-  return false;
-}
-
-}  // namespace
 
 Status MakeWhiteout(int dirfd, const char* name, MarkerNamespace ns, int workfd) {
   if (workfd >= 0) {

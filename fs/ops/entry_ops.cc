@@ -2,6 +2,7 @@
 #include <fcntl.h>
 #include <malloc.h>
 
+#include <atomic>
 #include <string>
 
 #include "fs/ops/fs_context.h"
@@ -18,19 +19,31 @@ void Lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
   ReplyEntry(req, *e);
 }
 
+// Gives the memory of forgotten nodes back to the system every
+// kTrimEvery forgets. When the kernel drops its inodes (memory pressure,
+// drop_caches) the nodes' memory would otherwise stay in the worker threads'
+// malloc arenas: 20 MiB after forgetting 100,000 nodes. Counting forgets, not
+// looking at batch sizes: the kernel sends them one by one as often as in
+// batches, depending on how fast the daemon reads.
+void NoteForgotten(size_t count) {
+  constexpr uint64_t kTrimEvery = 4096;
+  static std::atomic<uint64_t> forgotten{0};
+  const uint64_t before = forgotten.fetch_add(count, std::memory_order_relaxed);
+  if ((before + count) / kTrimEvery != before / kTrimEvery) ::malloc_trim(0);
+}
+
 void Forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup) {
   STRATA_TIME_OP(req, kForget);
   Fs(req).Forget(ino, nlookup);
   fuse_reply_none(req);
+  NoteForgotten(1);
 }
 
 void ForgetMulti(fuse_req_t req, size_t count, fuse_forget_data* forgets) {
   STRATA_TIME_OP(req, kForget);
   for (size_t i = 0; i < count; ++i) Fs(req).Forget(forgets[i].ino, forgets[i].nlookup);
   fuse_reply_none(req);
-  // The kernel drops inodes in large batches under memory pressure: give the
-  // freed node memory back to the system rather than keeping it in the heap.
-  if (count >= 256) ::malloc_trim(0);
+  NoteForgotten(count);
 }
 
 void GetAttr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {

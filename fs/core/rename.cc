@@ -43,7 +43,8 @@ Status UnionFs::Rename(uint64_t parent, std::string_view name_view, uint64_t new
   const bool same_dir = *src_dir == *dst_dir;
 
   // Lock order: rename_mu_, then directories by nodeid.
-  std::unique_lock<std::mutex> cross, first, second;
+  std::unique_lock<std::mutex> cross;
+  std::unique_lock<SmallMutex> first, second;
   if (!same_dir) {
     cross = std::unique_lock(rename_mu_);
     Node* a = src_dir->get();

@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "fs/base/small_mutex.h"
 #include "fs/base/thread_annotations.h"
 #include "fs/base/unique_fd.h"
 #include "fs/layer/merged_dir.h"
@@ -129,8 +130,8 @@ class Node {
   Xattrs xattrs() const { return xattrs_.load(std::memory_order_relaxed); }
   void set_xattrs(Xattrs x) { xattrs_.store(x, std::memory_order_relaxed); }
 
-  std::mutex& copyup_mu() { return copyup_mu_; }
-  std::mutex& ns_mu() { return ns_mu_; }
+  SmallMutex& copyup_mu() { return copyup_mu_; }
+  SmallMutex& ns_mu() { return ns_mu_; }
 
   // Kernel lookup count, managed by InodeTable.
   std::atomic<uint64_t> lookups{0};
@@ -138,21 +139,23 @@ class Node {
   bool keyed = false;
 
  private:
+  // Members ordered so that 4-byte ones pair up: no padding (one of these
+  // per cached inode; see bench/RESULTS.md, memory).
   const uint64_t nodeid_;
   const mode_t type_;
+  mutable SmallMutex mu_;
   std::atomic<ino_t> ino_;
   std::atomic<int> layer_;
   std::atomic<Xattrs> xattrs_{Xattrs::kUnknown};
   std::atomic<std::shared_ptr<const Placement>> placement_;
 
-  mutable std::mutex mu_;
   std::shared_ptr<Node> parent_ GUARDED_BY(mu_);
   std::string name_ GUARDED_BY(mu_);
   std::shared_ptr<const Listing> listing_ GUARDED_BY(mu_);
   uint64_t listing_gen_ GUARDED_BY(mu_) = 0;
 
-  std::mutex copyup_mu_;
-  std::mutex ns_mu_;
+  SmallMutex copyup_mu_;
+  SmallMutex ns_mu_;
 };
 
 }  // namespace strata

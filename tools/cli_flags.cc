@@ -73,6 +73,23 @@ std::optional<ParsedFlags> ParseFlags(int argc, char** argv, std::span<const Fla
   return out;
 }
 
+std::optional<ParsedFlags> ParseCommandLine(int argc, char** argv, const char* command,
+                                            std::span<const FlagSpec> specs,
+                                            void (*print_help)(), int* exit_code) {
+  std::string error;
+  auto flags = ParseFlags(argc, argv, specs, &error);
+  if (!flags) {
+    *exit_code = UsageError(command, error);
+    return std::nullopt;
+  }
+  if (flags->has("help")) {
+    print_help();
+    *exit_code = 0;
+    return std::nullopt;
+  }
+  return flags;
+}
+
 std::optional<uint64_t> ParseSize(const std::string& text) {
   if (text.empty() || text[0] == '-') return std::nullopt;
   char* end = nullptr;

@@ -30,6 +30,13 @@ struct ParsedFlags {
 std::optional<ParsedFlags> ParseFlags(int argc, char** argv, std::span<const FlagSpec> specs,
                                       std::string* error);
 
+// The start every subcommand shares: parses its flags and handles --help.
+// Returns the flags to go on with, or nullopt with *exit_code set: 2 after
+// printing the usage error for bad flags, 0 after printing the help.
+std::optional<ParsedFlags> ParseCommandLine(int argc, char** argv, const char* command,
+                                            std::span<const FlagSpec> specs,
+                                            void (*print_help)(), int* exit_code);
+
 // Parses a non-negative integer with an optional K/M/G/T suffix (powers of 1024).
 std::optional<uint64_t> ParseSize(const std::string& text);
 

@@ -40,13 +40,10 @@ void PrintHelp() {
 }  // namespace
 
 int RunCommit(int argc, char** argv) {
+  int exit_code = 0;
+  auto flags = ParseCommandLine(argc, argv, kName, kFlags, PrintHelp, &exit_code);
+  if (!flags) return exit_code;
   std::string error;
-  auto flags = ParseFlags(argc, argv, kFlags, &error);
-  if (!flags) return UsageError(kName, error);
-  if (flags->has("help")) {
-    PrintHelp();
-    return 0;
-  }
   if (flags->positional.size() != 1) return UsageError(kName, "expected one OUT (see --help)");
   if (flags->has("no-progress")) Progress::SetEnabled(false);
   auto args = StackArgsFromFlags(*flags, true, &error);

@@ -39,13 +39,10 @@ void PrintHelp() {
 }  // namespace
 
 int RunDiff(int argc, char** argv) {
+  int exit_code = 0;
+  auto flags = ParseCommandLine(argc, argv, kName, kFlags, PrintHelp, &exit_code);
+  if (!flags) return exit_code;
   std::string error;
-  auto flags = ParseFlags(argc, argv, kFlags, &error);
-  if (!flags) return UsageError(kName, error);
-  if (flags->has("help")) {
-    PrintHelp();
-    return 0;
-  }
   if (!flags->positional.empty())
     return UsageError(kName, "unexpected argument '" + flags->positional[0] + "' (see --help)");
   auto args = StackArgsFromFlags(*flags, true, &error);

@@ -45,13 +45,10 @@ void PrintHelp() {
 }  // namespace
 
 int RunDigest(int argc, char** argv) {
+  int exit_code = 0;
+  auto flags = ParseCommandLine(argc, argv, kName, kFlags, PrintHelp, &exit_code);
+  if (!flags) return exit_code;
   std::string error;
-  auto flags = ParseFlags(argc, argv, kFlags, &error);
-  if (!flags) return UsageError(kName, error);
-  if (flags->has("help")) {
-    PrintHelp();
-    return 0;
-  }
   if (flags->positional.empty()) return UsageError(kName, "no layer directory given (see --help)");
   std::string verify = flags->get("verify");
   if (flags->has("verify")) {

@@ -47,13 +47,10 @@ Result<UniqueFd> OpenDir(const std::string& path) {
 }  // namespace
 
 int RunMaterialize(int argc, char** argv) {
+  int exit_code = 0;
+  auto flags = ParseCommandLine(argc, argv, kName, kFlags, PrintHelp, &exit_code);
+  if (!flags) return exit_code;
   std::string error;
-  auto flags = ParseFlags(argc, argv, kFlags, &error);
-  if (!flags) return UsageError(kName, error);
-  if (flags->has("help")) {
-    PrintHelp();
-    return 0;
-  }
   if (flags->positional.size() != 1) return UsageError(kName, "expected one UPPER (see --help)");
   if (!flags->has("lower")) return UsageError(kName, "--lower is required");
   if (!flags->has("workdir")) return UsageError(kName, "--workdir is required");

@@ -46,13 +46,10 @@ std::string Human(uint64_t b) {
 }  // namespace
 
 int RunReport(int argc, char** argv) {
+  int exit_code = 0;
+  auto flags = ParseCommandLine(argc, argv, kName, kFlags, PrintHelp, &exit_code);
+  if (!flags) return exit_code;
   std::string error;
-  auto flags = ParseFlags(argc, argv, kFlags, &error);
-  if (!flags) return UsageError(kName, error);
-  if (flags->has("help")) {
-    PrintHelp();
-    return 0;
-  }
   if (!flags->positional.empty())
     return UsageError(kName, "unexpected argument '" + flags->positional[0] + "' (see --help)");
   ReportOptions options;

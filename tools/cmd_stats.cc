@@ -34,13 +34,9 @@ void PrintHelp() {
 }  // namespace
 
 int RunStats(int argc, char** argv) {
-  std::string error;
-  auto flags = ParseFlags(argc, argv, kFlags, &error);
-  if (!flags) return UsageError(kName, error);
-  if (flags->has("help")) {
-    PrintHelp();
-    return 0;
-  }
+  int exit_code = 0;
+  auto flags = ParseCommandLine(argc, argv, kName, kFlags, PrintHelp, &exit_code);
+  if (!flags) return exit_code;
   std::string mount = flags->get("mount");
   if (mount.empty() && flags->positional.size() == 1) mount = flags->positional[0];
   if (mount.empty() || flags->positional.size() > 1)

@@ -49,13 +49,10 @@ std::string Describe(EntryKind kind, const struct stat& st) {
 }  // namespace
 
 int RunWhich(int argc, char** argv) {
+  int exit_code = 0;
+  auto flags = ParseCommandLine(argc, argv, kName, kFlags, PrintHelp, &exit_code);
+  if (!flags) return exit_code;
   std::string error;
-  auto flags = ParseFlags(argc, argv, kFlags, &error);
-  if (!flags) return UsageError(kName, error);
-  if (flags->has("help")) {
-    PrintHelp();
-    return 0;
-  }
   if (flags->positional.empty()) return UsageError(kName, "no PATH given (see --help)");
   // Refuse bad paths before printing anything for the good ones.
   for (const auto& path : flags->positional)

@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-
 #include "fs/layer/whiteout.h"
 #include "fs/sys/syscalls.h"
 
@@ -38,6 +37,18 @@ Status ApplyModeTimes(int dirfd, const char* name, const struct stat& st) {
     return Errno::Last();
   struct timespec times[2] = {st.st_atim, st.st_mtim};
   if (::utimensat(dirfd, name, times, AT_SYMLINK_NOFOLLOW) < 0) return Errno::Last();
+  return Status::Ok();
+}
+
+Status ApplyOwnerFd(int fd, const struct stat& st) {
+  if (::fchown(fd, st.st_uid, st.st_gid) < 0) return Errno::Last();
+  return Status::Ok();
+}
+
+Status ApplyModeTimesFd(int fd, const struct stat& st) {
+  if (::fchmod(fd, st.st_mode & 07777) < 0) return Errno::Last();
+  struct timespec times[2] = {st.st_atim, st.st_mtim};
+  if (::futimens(fd, times) < 0) return Errno::Last();
   return Status::Ok();
 }
 

@@ -19,6 +19,10 @@ Status CopyXattrs(int src, int dst);
 // the timestamps (every other step touches them).
 Status ApplyOwner(int dirfd, const char* name, const struct stat& st);
 Status ApplyModeTimes(int dirfd, const char* name, const struct stat& st);
+// The same through an open, non-O_PATH fd on the object (a regular file or a
+// directory): no path walk, and the xattr calls work on it directly.
+Status ApplyOwnerFd(int fd, const struct stat& st);
+Status ApplyModeTimesFd(int fd, const struct stat& st);
 // Both, for objects without xattrs to keep.
 Status ApplyOwnerModeTimes(int dirfd, const char* name, const struct stat& st);
 

@@ -18,18 +18,21 @@ namespace strata::copyup {
 
 namespace {
 
-// Creates the bare object under `tmp` in the work directory.
-Status CreateTemp(const CopyUpRequest& req, const std::string& tmp, uint64_t* bytes) {
+// Creates the bare object under `tmp` in the work directory. Returns an open
+// fd on it for the metadata steps when the type has one (a regular file: its
+// O_RDWR fd; a directory), else an invalid fd (symlinks, devices, fifos and
+// sockets are then reached by name, or O_PATH).
+Result<UniqueFd> CreateTemp(const CopyUpRequest& req, const std::string& tmp, uint64_t* bytes) {
   const mode_t type = req.st.st_mode & S_IFMT;
   switch (type) {
     case S_IFDIR:
       if (::mkdirat(req.workdir, tmp.c_str(), 0700) < 0) return Errno::Last();
-      return Status::Ok();
+      return sys::OpenAt(req.workdir, tmp.c_str(), O_RDONLY | O_DIRECTORY);
     case S_IFLNK: {
       auto target = sys::ReadLinkFd(req.src_fd);
       if (!target.ok()) return Errno(target.error());
       if (::symlinkat(target->c_str(), req.workdir, tmp.c_str()) < 0) return Errno::Last();
-      return Status::Ok();
+      return UniqueFd();
     }
     case S_IFREG: {
       auto out = sys::OpenAt(req.workdir, tmp.c_str(), O_RDWR | O_CREAT | O_EXCL, 0600);
@@ -64,11 +67,11 @@ Status CreateTemp(const CopyUpRequest& req, const std::string& tmp, uint64_t* by
       // overlayfs likewise syncs only data it copied (not clones, not
       // metacopy copy-ups).
       if (req.durable && data_written && ::fsync(out->get()) < 0) return Errno::Last();
-      return Status::Ok();
+      return std::move(*out);
     }
     default:  // fifos, sockets, devices
       if (::mknodat(req.workdir, tmp.c_str(), type | 0600, req.st.st_rdev) < 0) return Errno::Last();
-      return Status::Ok();
+      return UniqueFd();
   }
 }
 
@@ -79,22 +82,35 @@ Result<CopyUpResult> CopyUp(const CopyUpRequest& req) {
   CopyUpResult result;
   ScopeGuard cleanup([&] { (void)layer::RemoveTree(req.workdir, tmp.c_str()); });
 
-  STRATA_RETURN_IF_ERROR(CreateTemp(req, tmp, &result.bytes_copied));
-  STRATA_RETURN_IF_ERROR(ApplyOwner(req.workdir, tmp.c_str(), req.st));
+  auto made = CreateTemp(req, tmp, &result.bytes_copied);
+  if (!made.ok()) return Errno(made.error());
   {
-    auto tmp_fd = sys::OpenAt(req.workdir, tmp.c_str(), O_PATH);
-    if (!tmp_fd.ok()) return Errno(tmp_fd.error());
-    STRATA_RETURN_IF_ERROR(CopyXattrs(req.src_fd, tmp_fd->get()));
+    // An open fd when the type has one: no path walks, and the xattr calls
+    // work on it directly (not on O_PATH, which needs the /proc route).
+    UniqueFd obj = std::move(*made);
+    const bool open_fd = obj.valid();
+    if (open_fd) {
+      STRATA_RETURN_IF_ERROR(ApplyOwnerFd(obj.get(), req.st));
+    } else {
+      STRATA_RETURN_IF_ERROR(ApplyOwner(req.workdir, tmp.c_str(), req.st));
+      auto path_fd = sys::OpenAt(req.workdir, tmp.c_str(), O_PATH);
+      if (!path_fd.ok()) return Errno(path_fd.error());
+      obj = std::move(*path_fd);
+    }
+    STRATA_RETURN_IF_ERROR(CopyXattrs(req.src_fd, obj.get()));
     if (req.origin_ino != 0 && !S_ISDIR(req.st.st_mode)) {
       // Recorded before the copy appears, so it never shows a changing st_ino.
       // (A directory keeps its number through its lower instance.)
-      auto tst = sys::StatFd(tmp_fd->get());
+      auto tst = sys::StatFd(obj.get());
       if (!tst.ok()) return Errno(tst.error());
       STRATA_RETURN_IF_ERROR(
-          layer::SetOrigin(*req.origins, tmp_fd->get(), tst->st_ino, req.origin_ino));
+          layer::SetOrigin(*req.origins, obj.get(), tst->st_ino, req.origin_ino));
     }
+    if (open_fd)
+      STRATA_RETURN_IF_ERROR(ApplyModeTimesFd(obj.get(), req.st));
+    else
+      STRATA_RETURN_IF_ERROR(ApplyModeTimes(req.workdir, tmp.c_str(), req.st));
   }
-  STRATA_RETURN_IF_ERROR(ApplyModeTimes(req.workdir, tmp.c_str(), req.st));
 
   // RENAME_NOREPLACE: if someone made the name meanwhile, fail rather than clobber.
   STRATA_RETURN_IF_ERROR(

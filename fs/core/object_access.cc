@@ -44,16 +44,25 @@ Result<struct stat> UnionFs::StatObject(const Node& node) const {
   return st;
 }
 
-Result<UniqueFd> UnionFs::OpenObject(const Node& node, int flags) const {
+Result<UniqueFd> UnionFs::OpenObject(const Node& node, int flags, struct stat* st_out) const {
   auto ref = Locate(node);
   if (!ref.ok()) return Errno(ref.error());
   if (ref->fd >= 0) {
+    Result<UniqueFd> fd = Errno(EBADF);
     if (flags == O_PATH) {
       int dup = ::fcntl(ref->fd, F_DUPFD_CLOEXEC, 0);
       if (dup < 0) return Errno::Last();
-      return UniqueFd(dup);
+      fd = UniqueFd(dup);
+    } else {
+      fd = sys::Reopen(ref->fd, flags);
+      if (!fd.ok()) return fd;
     }
-    return sys::Reopen(ref->fd, flags);
+    if (st_out) {
+      auto st = sys::StatFd(fd->get());
+      if (!st.ok()) return Errno(st.error());
+      *st_out = *st;
+    }
+    return fd;
   }
   auto fd = sys::OpenAt(ref->dirfd, ref->name.c_str(), flags);
   if (!fd.ok()) return Errno(fd.error() == ENOENT ? ESTALE : fd.error());
@@ -61,6 +70,7 @@ Result<UniqueFd> UnionFs::OpenObject(const Node& node, int flags) const {
   if (!st.ok()) return Errno(st.error());
   if (st->st_ino != ref->placement->real_ino || st->st_dev != ref->placement->dev)
     return Errno(ESTALE);
+  if (st_out) *st_out = *st;
   return std::move(*fd);
 }
 

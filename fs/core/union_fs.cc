@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
 
 #include "fs/copyup/copy_up.h"
 #include "fs/core/node_keys.h"
@@ -206,16 +207,20 @@ Status UnionFs::CopyUpOne(const std::shared_ptr<Node>& node, bool with_data) {
   if (!upper_parent.ok()) return Errno(upper_parent.error());
   UniqueFd src_holder;
   int src_fd;
+  std::optional<struct stat> src_st;
   if (node->is_dir()) {
     src_fd = p->dirs.front().fd.get();
+    auto st = sys::StatFd(src_fd);
+    if (!st.ok()) return Errno(st.error());
+    src_st = *st;
   } else {
-    auto opened = OpenObject(*node, O_PATH);
+    struct stat st;
+    auto opened = OpenObject(*node, O_PATH, &st);
     if (!opened.ok()) return Errno(opened.error());
     src_holder = std::move(*opened);
     src_fd = src_holder.get();
+    src_st = st;
   }
-  auto src_st = sys::StatFd(src_fd);
-  if (!src_st.ok()) return Errno(src_st.error());
   // The parent does not change in the merged view: keep its times (kernel too).
   auto parent_st = sys::StatFd(*upper_parent);
   if (!parent_st.ok()) return Errno(parent_st.error());

@@ -133,7 +133,9 @@ class UnionFs {
   // lstat of the object; ESTALE when its name now holds another object.
   Result<struct stat> StatObject(const Node& node) const;
   // Opens the object (O_PATH, or real access flags), identity-checked.
-  Result<UniqueFd> OpenObject(const Node& node, int flags) const;
+  // (`st_out`, if given, receives the object's fstat: the one the identity
+  // check made, so callers need not make another.)
+  Result<UniqueFd> OpenObject(const Node& node, int flags, struct stat* st_out = nullptr) const;
   Result<std::string> ReadLink(const Node& node);
 
   Result<Entry> MkNod(const Caller& c, uint64_t parent, std::string_view name, mode_t mode,

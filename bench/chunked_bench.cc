@@ -106,11 +106,12 @@ void BM_OneByteWrite_Chunked(benchmark::State& state) {
 // no sync; a chunked copy-up has no data to sync either), 2 durable and the
 // writer calls fsync() (the chunk's data and the map are synced).
 BENCHMARK(BM_OneByteWrite_Chunked)
+    ->Args({4 << 10, 1})
     ->Args({256 << 10, 1})
     ->Args({1 << 20, 1})
     ->Args({4 << 20, 1})
-    ->Args({1 << 20, 0})
-    ->Args({1 << 20, 2})
+    ->Args({4 << 10, 0})
+    ->Args({4 << 10, 2})
     ->Unit(benchmark::kMillisecond)
     ->Iterations(10);
 

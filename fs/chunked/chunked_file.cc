@@ -81,12 +81,16 @@ ChunkedFile::ChunkedFile(UniqueFd upper, UniqueFd lower, UniqueFd state_dir, Chu
       durable_(durable),
       origin_(std::move(origin)),
       map_(std::move(map)),
-      present_(new std::atomic<uint8_t>[present.size()]),
+      present_(new std::atomic<uint8_t>[present.size()]()),
       chunk_count_(present.size()),
       lower_chunks_(0),
       missing_(0) {
+  // The array starts zeroed (value-initialized). Relaxed stores:
+  // nobody else sees the object yet, and a seq_cst store per chunk (a locked
+  // exchange on x86) cost 2 ms for a 1 GiB file of 4 KiB chunks.
   for (size_t i = 0; i < present.size(); ++i) {
-    present_[i].store(present[i] != kChunkMissing);
+    if (present[i] == kChunkMissing) continue;
+    present_[i].store(1, std::memory_order_relaxed);
     // Left pending by a daemon killed earlier in this boot: made durable with
     // this file's next fsync, as if written now.
     if (present[i] == kChunkPending) pending_.push_back(i);

@@ -3,8 +3,8 @@
 // what fsync acknowledged.
 //
 // A 64 MiB lower file (data and 1 MiB holes, a hole at the end) is copied up
-// in chunks by a stratafs mount (-o copyup=chunked,chunk_size=64k; a second
-// phase with the default 1 MiB chunks on a fresh upper). Each round a forked
+// in chunks by a stratafs mount (-o copyup=chunked: the default 4 KiB chunks,
+// then phases with chunk_size=64k and 1m, each on a fresh upper). Each round a forked
 // writer does random pwrites of versioned 4 KiB blocks (each block holds its
 // index and a version, and bytes derived from both; some writes span whole
 // chunks), with an fsync or fdatasync now and then, reporting every completed
@@ -382,9 +382,14 @@ TEST_F(ChunkedDaemonKill, AcknowledgedWritesSurviveEveryKill) {
   seed_ = EnvLong("STRATA_CHUNK_SEED", static_cast<long>(::time(nullptr) % 100000));
   std::printf("chunked daemon kill: %ld kill points, seed %ld (STRATA_CHUNK_SEED to replay)\n", kills, seed_);
   std::mt19937_64 rng(static_cast<uint64_t>(seed_));
-  const long small = kills - kills / 4;
-  ASSERT_NO_FATAL_FAILURE(RunPhase("64k", "copyup=chunked,chunk_size=64k", 16, small, rng));
-  ASSERT_NO_FATAL_FAILURE(RunPhase("1m", "copyup=chunked", 256, kills - small, rng));
+  // Half the kill points with the default (4 KiB, page-sized) chunks, the
+  // rest split between 64 KiB and 1 MiB chunks, whose first partial writes
+  // copy the rest of the chunk from the lower.
+  const long page = kills / 2, mid = kills / 4;
+  ASSERT_NO_FATAL_FAILURE(RunPhase("4k", "copyup=chunked", 1, page, rng));
+  ASSERT_NO_FATAL_FAILURE(RunPhase("64k", "copyup=chunked,chunk_size=64k", 16, mid, rng));
+  ASSERT_NO_FATAL_FAILURE(
+      RunPhase("1m", "copyup=chunked,chunk_size=1m", 256, kills - page - mid, rng));
   RecordProperty("kill_points", static_cast<int>(total_kills_));
 }
 

@@ -141,6 +141,14 @@ Result<std::shared_ptr<ChunkedFile>> ChunkedFile::Open(int upper_fd,
                   std::strerror(map.error()));
     return Errno(map.error());
   }
+  if (!map->has_value()) {
+    // No map: no chunk was ever written, or another ChunkedFile of this inode
+    // (its last handle closing) just completed the file. Completion removes
+    // the xattr before the map, so the xattr says which: without this check
+    // the file would read every chunk from the lower again.
+    auto still = sys::GetXattrSize(upper_fd, kChunkedXattr);
+    if (!still.ok()) return Errno(still.error() == ENOTSUP ? ENODATA : still.error());
+  }
   auto st = sys::StatFd(upper_fd);
   if (!st.ok()) return Errno(st.error());
   const ChunkedXattr& h = *origin;

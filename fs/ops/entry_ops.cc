@@ -84,9 +84,11 @@ void SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse
     auto rw = Fs(req).OpenObject(*node, O_RDWR);
     if (!rw.ok()) return (void)fuse_reply_err(req, rw.error());
     auto is = chunked::IsChunked(rw->get());
-    if (is.ok() && *is) {
-      auto cf = Ctx(req).chunked_files->Get(rw->get());
-      if (!cf.ok()) return (void)fuse_reply_err(req, cf.error());
+    auto cf = is.ok() && *is ? Ctx(req).chunked_files->Get(rw->get())
+                             : Result<std::shared_ptr<chunked::ChunkedFile>>(Errno(ENODATA));
+    // ENODATA: plain, or completed (and made plain) by a close meanwhile.
+    if (!cf.ok() && cf.error() != ENODATA) return (void)fuse_reply_err(req, cf.error());
+    if (cf.ok()) {
       auto growth = Fs(req).ChargeGrowth(rw->get(), attr->st_size);
       if (!growth.ok()) return (void)fuse_reply_err(req, growth.error());
       Status t = (*cf)->Truncate(attr->st_size);

@@ -43,6 +43,10 @@ void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   auto fd = Fs(req).Open(node, flags);
   if (!fd.ok()) return (void)fuse_reply_err(req, fd.error());
   auto* fh = new FileHandle(&Ctx(req), node, std::move(*fd), flags);
+  if (int e = fh->chunked_error()) {
+    delete fh;
+    return (void)fuse_reply_err(req, e);
+  }
   SetOpenFlags(req, fi, fh);
   Ctx(req).op_stats.open_files.fetch_add(1, std::memory_order_relaxed);
   if (fuse_reply_open(req, fi) != 0) {
@@ -81,6 +85,7 @@ void Read(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi
     if (!n.ok()) return (void)fuse_reply_err(req, n.error());
     return (void)fuse_reply_buf(req, data.data(), *n);
   }
+  if (int e = Handle(fi)->chunked_error()) return (void)fuse_reply_err(req, e);
   const int fd = Handle(fi)->Current();
   if (size <= kSmallRead) {
     // Small reads (most files are small): one pread and one reply beat
@@ -125,6 +130,8 @@ void WriteBuf(fuse_req_t req, fuse_ino_t, fuse_bufvec* in, off_t off, fuse_file_
       auto w = cf->Write(data.data(), static_cast<size_t>(n), off);
       n = w.ok() ? static_cast<ssize_t>(*w) : -w.error();
     }
+  } else if (int e = fh->chunked_error()) {
+    n = -e;
   } else {
     n = fuse_buf_copy(&out, in, FUSE_BUF_SPLICE_NONBLOCK);
   }

@@ -74,6 +74,10 @@ class FileHandle {
     return Switch();
   }
   bool on_upper() const { return layer_.load() == layer::LayerStack::kUpper; }
+  // Non-zero when the file is chunked but its state cannot be opened (EIO:
+  // the origin changed in the lower layers, or a damaged map). Opens and I/O
+  // then fail with it: the upper's holes must never be read as the data.
+  int chunked_error() const { return chunked_error_.load(std::memory_order_acquire); }
   bool read_only() const { return (flags_ & O_ACCMODE) == O_RDONLY; }
 
  private:
@@ -83,6 +87,7 @@ class FileHandle {
   FsContext* const ctx_;
   std::shared_ptr<chunked::ChunkedFile> chunked_;  // guarded by mu_
   std::atomic<bool> has_chunked_{false};            // chunked_ is set
+  std::atomic<int> chunked_error_{0};
   const std::shared_ptr<Node> node_;
   const int flags_;
   std::mutex mu_;

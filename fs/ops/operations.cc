@@ -61,12 +61,24 @@ void FileHandle::AttachChunked() {
       layer_.load() != layer::LayerStack::kUpper)
     return;
   auto is = chunked::IsChunked(fd_.load());
-  if (!is.ok() || !*is) return;
+  if (!is.ok()) {
+    chunked_error_.store(is.error(), std::memory_order_release);
+    return;
+  }
+  if (!*is) return;
   // The chunked state writes into the upper file: give it a read-write fd.
   auto rw = ctx_->fs->OpenObject(*node_, O_RDWR);
-  if (!rw.ok()) return;
+  if (!rw.ok()) {
+    chunked_error_.store(rw.error(), std::memory_order_release);
+    return;
+  }
   auto cf = ctx_->chunked_files->Get(rw->get());
-  if (!cf.ok()) return;
+  if (!cf.ok()) {
+    // ENODATA: the last handle's close completed the file meanwhile (its
+    // xattr is gone): a plain file now.
+    if (cf.error() != ENODATA) chunked_error_.store(cf.error(), std::memory_order_release);
+    return;
+  }
   std::lock_guard lock(mu_);
   chunked_ = std::move(*cf);
   has_chunked_.store(true, std::memory_order_release);

@@ -1,7 +1,8 @@
 // Through a real mount: removing the last link of a partly written chunked
 // file deletes its chunk map from WORKDIR/strata-chunked (rm, and mv over
 // it), and a file still open when it is removed keeps reading and writing
-// correctly until it is closed, after which its map goes too.
+// correctly until it is closed, after which its map goes too. And a chunked
+// file whose origin changed below gives EIO.
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -101,6 +102,44 @@ TEST_F(ChunkedMountUnlink, RemovingTheLastLinkDeletesTheMap) {
 
   ASSERT_TRUE(d.Stop()) << d.Log();
   EXPECT_TRUE(DirIsEmpty(maps_));
+}
+
+// A chunked file whose origin changed in the lower layers (FORMAT.md §1)
+// fails with EIO: never the upper's holes read as if they were the data.
+using ChunkedMountOrigin = ChunkedMountUnlink;
+
+TEST_F(ChunkedMountOrigin, ChangedOriginGivesEioNotHoles) {
+  std::string err;
+  {
+    StrataDaemon d(mnt_, config_, dir_.path() + "/daemon.log");
+    ASSERT_TRUE(d.Start(&err)) << err;
+    ASSERT_TRUE(Poke("a", "xyz", 70000));                   // chunked, partly written
+    ASSERT_EQ(::chmod((mnt_ + "/b").c_str(), 0600), 0);     // chunked, nothing written
+    ASSERT_TRUE(Poke("c", "xyz", 70000));                   // its origin stays as it was
+    ASSERT_TRUE(d.Stop()) << d.Log();
+  }
+  // The lower files change under the stopped stack (their mtime is part of
+  // the recorded identity).
+  for (const char* n : {"a", "b"}) ASSERT_TRUE(WriteFile(lower_ + "/" + n, Pattern('z', kSize)));
+
+  StrataDaemon d(mnt_, config_, dir_.path() + "/daemon2.log");
+  ASSERT_TRUE(d.Start(&err)) << err;
+  for (const char* n : {"a", "b"}) {
+    SCOPED_TRACE(n);
+    errno = 0;
+    int fd = ::open((mnt_ + "/" + n).c_str(), O_RDONLY | O_CLOEXEC);
+    EXPECT_LT(fd, 0) << "opened a chunked file whose origin changed";
+    EXPECT_EQ(errno, EIO);
+    if (fd >= 0) ::close(fd);
+    struct stat st;
+    EXPECT_EQ(::stat((mnt_ + "/" + n).c_str(), &st), 0) << "stat needs no data";
+  }
+  std::string expect = Pattern('c', kSize);
+  expect.replace(70000, 3, "xyz");
+  auto got = ReadFile(mnt_ + "/c");
+  ASSERT_TRUE(got);
+  EXPECT_TRUE(*got == expect) << "an unchanged origin must keep working";
+  ASSERT_TRUE(d.Stop()) << d.Log();
 }
 
 }  // namespace

@@ -39,10 +39,11 @@
 
 namespace strata::chunked {
 
-// One page: writes through the kernel's page cache (writeback) cover whole
-// pages, so a write into a missing chunk replaces it and copies nothing from
-// the lower (bench/RESULTS.md: random 4 KiB writes cost 1.3x a plain file at
-// 4 KiB chunks, 2x at 64 KiB to 1 MiB, which fill the chunk first).
+// One page: applications mostly write whole blocks (and with writeback=1 the
+// kernel sends whole pages), so a write into a missing chunk replaces it and
+// copies nothing from the lower; an unaligned one fills at most 4 KiB at each
+// end (bench/RESULTS.md: random 4 KiB writes cost what they cost in a plain
+// file with the same holes; 64 KiB and 1 MiB chunks, filled first, 3x more).
 inline constexpr uint32_t kDefaultChunkSize = 4096;
 inline constexpr uint32_t kMinChunkSize = 4096;
 inline constexpr uint32_t kMaxChunkSize = 1u << 30;

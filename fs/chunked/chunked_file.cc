@@ -54,6 +54,14 @@ Result<UniqueFd> FindOrigin(std::span<const int> lower_roots, const ChunkedXattr
   return Errno(EIO);
 }
 
+// `v` in ascending order without duplicates.
+template <class T>
+std::vector<T> SortedUnique(std::vector<T> v) {
+  std::sort(v.begin(), v.end());
+  v.erase(std::unique(v.begin(), v.end()), v.end());
+  return v;
+}
+
 // Calls run(first, count) for each run of consecutive indices in `sorted`
 // (ascending, no duplicates): map bytes and data are then moved one run per
 // syscall, not one chunk per syscall.
@@ -209,8 +217,7 @@ std::vector<std::unique_lock<std::mutex>> ChunkedFile::LockStripes(
     const std::vector<uint64_t>& chunks) {
   std::vector<size_t> stripes;
   for (uint64_t c : chunks) stripes.push_back(c % kStripes);
-  std::sort(stripes.begin(), stripes.end());  // the documented lock order
-  stripes.erase(std::unique(stripes.begin(), stripes.end()), stripes.end());
+  stripes = SortedUnique(std::move(stripes));  // ascending: the documented lock order
   std::vector<std::unique_lock<std::mutex>> held;
   held.reserve(stripes.size());
   for (size_t s : stripes) held.emplace_back(fill_mu_[s]);
@@ -243,9 +250,7 @@ Status ChunkedFile::MarkPresent(const std::vector<uint64_t>& chunks, bool data_s
   // Volatile mounts promise nothing after a crash of the machine: their
   // marks are "durable" as soon as the data is written.
   const uint8_t state = data_synced || !durable_ ? kChunkDurable : kChunkPending;
-  std::vector<uint64_t> sorted(chunks);
-  std::sort(sorted.begin(), sorted.end());
-  sorted.erase(std::unique(sorted.begin(), sorted.end()), sorted.end());
+  const std::vector<uint64_t> sorted = SortedUnique(chunks);
   std::unique_lock map_lock(map_mu_);
   auto map = MapLocked();
   if (!map.ok()) return Errno(map.error());
@@ -455,10 +460,7 @@ Status ChunkedFile::SyncPending(bool datasync) {
   if (finished_.load()) return Status::Ok();  // no map any more
   std::lock_guard map_lock(map_mu_);
   if (!synced.empty() && map_) {
-    std::vector<uint64_t> sorted(synced);
-    std::sort(sorted.begin(), sorted.end());
-    sorted.erase(std::unique(sorted.begin(), sorted.end()), sorted.end());
-    Status st = ForEachRun(sorted, [&](uint64_t first, uint64_t count) {
+    Status st = ForEachRun(SortedUnique(synced), [&](uint64_t first, uint64_t count) {
       return map_->MarkRun(first, count, kChunkDurable);
     });
     if (!st.ok()) {

@@ -28,7 +28,7 @@ NodeKey KeyFor(uint64_t i) { return NodeKey{2049, 1000000 + i, 0}; }
 
 InodeTable::NodeFactory FileFactory(uint64_t ino) {
   return [ino](uint64_t nodeid) {
-    return std::make_unique<Node>(nodeid, S_IFREG, ino, SharedPlacement());
+    return std::make_shared<Node>(nodeid, S_IFREG, ino, SharedPlacement());
   };
 }
 

@@ -62,7 +62,7 @@ Entry UnionFs::Intern(const std::shared_ptr<Node>& parent, std::string_view name
   auto node = table_->LookupOrInsert(
       key,
       [&](uint64_t id) {
-        auto n = std::make_unique<Node>(id, real.st_mode & S_IFMT, ino,
+        auto n = std::make_shared<Node>(id, real.st_mode & S_IFMT, ino,
                                         PlacementOf(parent, name, std::move(r)));
         n->set_location(parent, std::string(name));
         return n;

@@ -1,72 +1,98 @@
 #include "fs/node/inode_table.h"
 
+#include <vector>
+
 namespace strata {
+
+Node::~Node() {
+  if (table_ != nullptr) table_->NodeDestroyed(this);
+}
 
 InodeTable::InodeTable(std::shared_ptr<Node> root) {
   root->lookups = 1;  // the kernel never forgets the root
   InsertId(root);
 }
 
+InodeTable::~InodeTable() {
+  // Break the kernel references (each node holds itself) outside the locks:
+  // dropping one may destroy the node, whose destructor takes a key shard.
+  std::vector<std::shared_ptr<Node>> held;
+  for (auto& s : ids_) {
+    std::lock_guard lock(s.mu);
+    s.nodes.EraseAll([&](Node* n) { held.push_back(std::move(n->kernel_ref_)); });
+  }
+  held.clear();
+}
+
 void InodeTable::InsertId(const std::shared_ptr<Node>& node) {
   IdShard& s = id_shard(node->nodeid());
   std::lock_guard lock(s.mu);
-  s.nodes[node->nodeid()] = node;
+  node->kernel_ref_ = node;
+  s.nodes.Insert(node.get());
 }
 
 std::shared_ptr<Node> InodeTable::Get(uint64_t nodeid) const {
   IdShard& s = id_shard(nodeid);
   std::lock_guard lock(s.mu);
-  auto it = s.nodes.find(nodeid);
-  return it == s.nodes.end() ? nullptr : it->second;
+  Node* n = s.nodes.Find(nodeid);
+  return n == nullptr ? nullptr : n->kernel_ref_;
 }
 
 void InodeTable::AddLookup(const std::shared_ptr<Node>& node) {
   IdShard& s = id_shard(node->nodeid());
   std::lock_guard lock(s.mu);
-  if (node->lookups.fetch_add(1) == 0) s.nodes[node->nodeid()] = node;
+  if (node->lookups.fetch_add(1) == 0) {
+    node->kernel_ref_ = node;
+    s.nodes.Insert(node.get());
+  }
 }
 
-std::shared_ptr<Node> InodeTable::Adopt(std::unique_ptr<Node> node) {
-  return std::shared_ptr<Node>(node.release(), [this](Node* n) {
-    if (n->keyed) EraseExpiredKey(n->key);
-    delete n;
-  });
-}
-
-void InodeTable::EraseExpiredKey(const NodeKey& key) {
-  KeyShard& ks = key_shard(key);
+// A node's destructor: its key entry goes with it. No other thread can change
+// its key now (that takes a reference), but one may have unlinked it already
+// (LookupOrInsert, Unkey), hence keyed_ under the lock.
+void InodeTable::NodeDestroyed(Node* node) {
+  KeyShard& ks = key_shard(node->key);
   std::lock_guard lock(ks.mu);
-  auto it = ks.nodes.find(key);
-  if (it != ks.nodes.end() && it->second.expired()) ks.nodes.erase(it);
+  if (node->keyed_) ks.nodes.Erase(node);
+  node->keyed_ = false;
+}
+
+std::shared_ptr<Node> InodeTable::LiveByKey(KeyShard& ks, const NodeKey& key) {
+  std::shared_ptr<Node> live;
+  // A node whose last reference is gone but whose destructor has not yet
+  // unlinked it fails weak_from_this(): skip it.
+  ks.nodes.FindIf(key, [&](Node& n) {
+    live = n.weak_from_this().lock();
+    return live != nullptr;
+  });
+  return live;
 }
 
 std::shared_ptr<Node> InodeTable::Find(const NodeKey& key) const {
-  std::shared_ptr<Node> node;
   KeyShard& ks = key_shard(key);
   std::lock_guard lock(ks.mu);
-  auto it = ks.nodes.find(key);
-  if (it != ks.nodes.end()) node = it->second.lock();
-  return node;
+  return LiveByKey(ks, key);
 }
 
 std::shared_ptr<Node> InodeTable::LookupOrInsert(const NodeKey& key, const NodeFactory& make,
                                                  const std::function<bool(const Node&)>& still_same) {
-  std::shared_ptr<Node> node;  // outlives the shard lock: its deleter takes it
+  std::shared_ptr<Node> node;  // outlive the shard lock: a node's destructor takes it
   std::shared_ptr<Node> stale;
   {
     KeyShard& ks = key_shard(key);
     std::lock_guard lock(ks.mu);
-    auto it = ks.nodes.find(key);
-    if (it != ks.nodes.end()) node = it->second.lock();
+    node = LiveByKey(ks, key);
     if (node && still_same && !still_same(*node)) {
       stale = std::move(node);
-      stale->keyed = false;
+      ks.nodes.Erase(stale.get());
+      stale->keyed_ = false;
     }
     if (!node) {
-      node = Adopt(make(next_id_.fetch_add(1)));
+      node = make(next_id_.fetch_add(1));
       node->key = key;
-      node->keyed = true;
-      ks.nodes[key] = node;
+      node->keyed_ = true;
+      node->table_ = this;
+      ks.nodes.Insert(node.get());
     }
   }
   AddLookup(node);
@@ -79,27 +105,24 @@ void InodeTable::Forget(uint64_t nodeid, uint64_t n) {
   IdShard& s = id_shard(nodeid);
   {
     std::lock_guard lock(s.mu);
-    auto it = s.nodes.find(nodeid);
-    if (it == s.nodes.end()) return;
-    uint64_t prev = it->second->lookups.load();
+    Node* node = s.nodes.Find(nodeid);
+    if (node == nullptr) return;
+    uint64_t prev = node->lookups.load();
     uint64_t next = prev > n ? prev - n : 0;
-    it->second->lookups.store(next);
+    node->lookups.store(next);
     if (next == 0) {
-      dropped = std::move(it->second);
-      s.nodes.erase(it);
+      s.nodes.Erase(node);
+      dropped = std::move(node->kernel_ref_);
     }
   }
 }
 
 void InodeTable::Unkey(const std::shared_ptr<Node>& node) {
-  if (!node->keyed) return;
   KeyShard& ks = key_shard(node->key);
   std::lock_guard lock(ks.mu);
-  auto it = ks.nodes.find(node->key);
-  // Compare without locking the weak_ptr: no reference may drop under ks.mu.
-  if (it != ks.nodes.end() && !it->second.owner_before(node) && !node.owner_before(it->second))
-    ks.nodes.erase(it);
-  node->keyed = false;
+  if (!node->keyed_) return;
+  ks.nodes.Erase(node.get());
+  node->keyed_ = false;
 }
 
 void InodeTable::Rekey(const std::shared_ptr<Node>& node, const NodeKey& key) {
@@ -107,8 +130,9 @@ void InodeTable::Rekey(const std::shared_ptr<Node>& node, const NodeKey& key) {
   KeyShard& ks = key_shard(key);
   std::lock_guard lock(ks.mu);
   node->key = key;
-  node->keyed = true;
-  ks.nodes[key] = node;
+  node->keyed_ = true;
+  node->table_ = this;
+  ks.nodes.Insert(node.get());
 }
 
 size_t InodeTable::size() const {

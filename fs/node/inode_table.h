@@ -5,14 +5,17 @@
 // its nodeid). A node leaves the nodeid map when the kernel forgets it; it stays
 // findable by key while anything (a child, an open file) still holds it, so a
 // directory never gets two live nodes.
+//
+// Both maps are intrusive (IntrusiveHash): a node is linked through its own
+// fields, and while the kernel holds it, it holds itself (Node::kernel_ref_).
 #pragma once
 
 #include <array>
 #include <functional>
 #include <memory>
 #include <mutex>
-#include <unordered_map>
 
+#include "fs/node/intrusive_hash.h"
 #include "fs/node/node.h"
 
 namespace strata {
@@ -22,11 +25,17 @@ class InodeTable {
   static constexpr uint64_t kRootId = 1;
 
   explicit InodeTable(std::shared_ptr<Node> root);
+  // Lets go of the nodes the kernel held. Nodes still held elsewhere must not
+  // outlive the table.
+  ~InodeTable();
+  InodeTable(const InodeTable&) = delete;
+  InodeTable& operator=(const InodeTable&) = delete;
 
   // The node for a nodeid the kernel holds, or nullptr.
   std::shared_ptr<Node> Get(uint64_t nodeid) const;
 
-  using NodeFactory = std::function<std::unique_ptr<Node>(uint64_t nodeid)>;
+  // Makes the node for a nodeid, best with std::make_shared.
+  using NodeFactory = std::function<std::shared_ptr<Node>(uint64_t nodeid)>;
 
   // Returns the live node for `key` or makes a new one with `make(nodeid)`,
   // and counts one kernel lookup on it. A live node that `still_same` rejects
@@ -50,21 +59,35 @@ class InodeTable {
   size_t size() const;
 
  private:
+  friend class Node;  // its destructor unlinks it (NodeDestroyed)
+
+  struct IdOf {
+    uint64_t operator()(const Node& n) const { return n.nodeid(); }
+  };
+  struct KeyOfNode {
+    const NodeKey& operator()(const Node& n) const { return n.key; }
+  };
+  struct IdHash {
+    size_t operator()(uint64_t id) const { return id; }
+  };
+
   static constexpr size_t kShards = 16;
   struct IdShard {
     mutable std::mutex mu;
-    std::unordered_map<uint64_t, std::shared_ptr<Node>> nodes;
+    // Nodes the kernel holds (lookups > 0), each holding itself.
+    IntrusiveHash<Node, uint64_t, IdOf, IdHash, &Node::id_next_> nodes;
   };
   struct KeyShard {
     mutable std::mutex mu;
-    std::unordered_map<NodeKey, std::weak_ptr<Node>, NodeKeyHash> nodes;
+    // Keyed nodes, live or being destroyed (those fail weak_from_this).
+    IntrusiveHash<Node, NodeKey, KeyOfNode, NodeKeyHash, &Node::key_next_> nodes;
   };
   IdShard& id_shard(uint64_t id) const { return ids_[id % kShards]; }
   KeyShard& key_shard(const NodeKey& k) const { return keys_[NodeKeyHash()(k) % kShards]; }
   void InsertId(const std::shared_ptr<Node>& node);
-  // Wraps a new node so that its key entry goes away with it.
-  std::shared_ptr<Node> Adopt(std::unique_ptr<Node> node);
-  void EraseExpiredKey(const NodeKey& key);
+  // The live node under `key` in `ks` (locked), or nullptr.
+  static std::shared_ptr<Node> LiveByKey(KeyShard& ks, const NodeKey& key);
+  void NodeDestroyed(Node* node);
 
   mutable std::array<IdShard, kShards> ids_;
   mutable std::array<KeyShard, kShards> keys_;

@@ -17,9 +17,11 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <vector>
 
+#include "fs/base/compact_name.h"
 #include "fs/base/small_mutex.h"
 #include "fs/base/thread_annotations.h"
 #include "fs/base/unique_fd.h"
@@ -37,12 +39,40 @@ namespace strata {
 // mistaken for it; that keeps the daemon's fd count to the directories it
 // knows. Only an upper file with several hard links holds an O_PATH fd, since
 // any of its names may go away while another remains.
+// A directory's instances, top first. Most placements are files', which
+// have none: this takes 8 bytes where a vector takes 24 (one placement per
+// cached inode).
+class DirList {
+ public:
+  DirList& operator=(std::vector<layer::DirInstance>&& v) {
+    if (v.empty()) v_.reset();
+    else v_ = std::make_unique<std::vector<layer::DirInstance>>(std::move(v));
+    return *this;
+  }
+  void push_back(layer::DirInstance&& d) {
+    if (!v_) v_ = std::make_unique<std::vector<layer::DirInstance>>();
+    v_->push_back(std::move(d));
+  }
+  size_t size() const { return v_ ? v_->size() : 0; }
+  bool empty() const { return size() == 0; }
+  const layer::DirInstance& front() const { return v_->front(); }
+  const layer::DirInstance& operator[](size_t i) const { return (*v_)[i]; }
+  const layer::DirInstance* begin() const { return v_ ? v_->data() : nullptr; }
+  const layer::DirInstance* end() const { return v_ ? v_->data() + v_->size() : nullptr; }
+  operator std::span<const layer::DirInstance>() const {  // NOLINT: a view, as a vector gives
+    return v_ ? std::span<const layer::DirInstance>(*v_) : std::span<const layer::DirInstance>();
+  }
+
+ private:
+  std::unique_ptr<std::vector<layer::DirInstance>> v_;
+};
+
 struct Placement {
   int layer = 0;  // top layer
+  UniqueFd fd;    // O_PATH, only for multi-link upper files (see above)
   dev_t dev = 0;  // identity of the top object
   ino_t real_ino = 0;
-  UniqueFd fd;    // O_PATH, only for multi-link upper files (see above)
-  std::vector<layer::DirInstance> dirs;  // directories: instances, top first
+  DirList dirs;   // directories: instances, top first
   // True when the directory merges instances from several layers; the kernel
   // reports nlink 1 for those.
   bool merged() const { return dirs.size() > 1; }
@@ -67,11 +97,19 @@ struct NodeKeyHash {
 
 using Listing = std::vector<layer::MergedEntry>;
 
-class Node {
+class InodeTable;
+
+// Held by shared_ptr; make it with std::make_shared (node and count in one
+// allocation). The InodeTable links it into its maps through the node's own
+// fields and unlinks it when it is destroyed.
+class Node : public std::enable_shared_from_this<Node> {
  public:
   Node(uint64_t nodeid, mode_t type, ino_t ino, std::shared_ptr<const Placement> placement)
       : nodeid_(nodeid), type_(type), ino_(ino), layer_(placement->layer),
         placement_(std::move(placement)) {}
+  ~Node();
+  Node(const Node&) = delete;
+  Node& operator=(const Node&) = delete;
 
   uint64_t nodeid() const { return nodeid_; }
   mode_t type() const { return type_; }
@@ -96,37 +134,46 @@ class Node {
   }
   std::string name() const {
     std::lock_guard lock(mu_);
-    return name_;
+    return name_.str();
   }
-  void set_location(std::shared_ptr<Node> parent, std::string name) {
+  void set_location(std::shared_ptr<Node> parent, std::string_view name) {
     std::lock_guard lock(mu_);
     parent_ = std::move(parent);
-    name_ = std::move(name);
+    name_.Assign(name);
   }
 
   // Cached merged listing of a directory; dropped on every change inside it.
   std::shared_ptr<const Listing> listing() const {
     std::lock_guard lock(mu_);
-    return listing_;
+    return listing_ ? listing_->listing : nullptr;
   }
   uint64_t listing_generation() const {
     std::lock_guard lock(mu_);
-    return listing_gen_;
+    return listing_ ? listing_->generation : 0;
   }
   // Caches `l` unless the directory changed since `generation` was read.
   void PublishListing(uint64_t generation, std::shared_ptr<const Listing> l) {
     std::lock_guard lock(mu_);
-    if (generation == listing_gen_) listing_ = std::move(l);
+    if (generation != (listing_ ? listing_->generation : 0)) return;
+    if (!listing_) listing_ = std::make_unique<ListingCache>();
+    listing_->listing = std::move(l);
   }
   void InvalidateListing() {
     std::lock_guard lock(mu_);
-    ++listing_gen_;
-    listing_.reset();
+    if (!listing_) listing_ = std::make_unique<ListingCache>();
+    ++listing_->generation;
+    listing_->listing.reset();
+  }
+  // Frees the cached listing without invalidating it: the next reader
+  // rebuilds it from the layers, and a build in flight may still publish.
+  void DropListing() {
+    std::lock_guard lock(mu_);
+    if (listing_) listing_->listing.reset();
   }
 
   // Whether the object has any xattr at all, learnt on the first xattr call:
   // the kernel asks for security.capability or ACLs on every write and stat.
-  enum class Xattrs : int { kUnknown, kNone, kSome };
+  enum class Xattrs : int8_t { kUnknown, kNone, kSome };
   Xattrs xattrs() const { return xattrs_.load(std::memory_order_relaxed); }
   void set_xattrs(Xattrs x) { xattrs_.store(x, std::memory_order_relaxed); }
 
@@ -136,23 +183,36 @@ class Node {
   // Kernel lookup count, managed by InodeTable.
   std::atomic<uint64_t> lookups{0};
   NodeKey key;  // guarded by the InodeTable key shard of its value
-  bool keyed = false;
 
  private:
-  // Members ordered so that 4-byte ones pair up: no padding (one of these
-  // per cached inode; see bench/RESULTS.md, memory).
+  friend class InodeTable;
+
+  // Members ordered so that small ones pack: no padding (one of these per
+  // cached inode; see bench/RESULTS.md, memory).
   const uint64_t nodeid_;
   const mode_t type_;
   mutable SmallMutex mu_;
   std::atomic<ino_t> ino_;
   std::atomic<int> layer_;
   std::atomic<Xattrs> xattrs_{Xattrs::kUnknown};
+  bool keyed_ = false;  // in the table's key map; guarded like `key`
   std::atomic<std::shared_ptr<const Placement>> placement_;
 
+  // InodeTable's: links of its two maps, the reference that keeps the node
+  // alive while the kernel holds it, and the table that keyed it.
+  Node* id_next_ = nullptr;
+  Node* key_next_ = nullptr;
+  std::shared_ptr<Node> kernel_ref_;
+  InodeTable* table_ = nullptr;
+
   std::shared_ptr<Node> parent_ GUARDED_BY(mu_);
-  std::string name_ GUARDED_BY(mu_);
-  std::shared_ptr<const Listing> listing_ GUARDED_BY(mu_);
-  uint64_t listing_gen_ GUARDED_BY(mu_) = 0;
+  CompactName name_ GUARDED_BY(mu_);
+  // Directories only, made on first use: most nodes are files.
+  struct ListingCache {
+    std::shared_ptr<const Listing> listing;
+    uint64_t generation = 0;
+  };
+  std::unique_ptr<ListingCache> listing_ GUARDED_BY(mu_);
 
   SmallMutex copyup_mu_;
   SmallMutex ns_mu_;

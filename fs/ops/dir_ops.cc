@@ -77,6 +77,13 @@ void DoReadDir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus
   }
   auto it = std::upper_bound(list.begin(), list.end(), from,
                              [](uint64_t v, const layer::MergedEntry& e) { return v < e.offset; });
+  if (it == list.end() && from > 1) {
+    // The kernel always ends a listing with this empty request, and it keeps
+    // what it read in its own cache (FOPEN_CACHE_DIR, the default without
+    // opendir): keeping our copy would cost ~60 bytes per entry for a re-read
+    // that only comes after the kernel dropped its cache.
+    dir->DropListing();
+  }
   for (; it != list.end(); ++it) {
     const layer::MergedEntry& e = *it;
     const off_t next = static_cast<off_t>(e.offset);

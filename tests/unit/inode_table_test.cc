@@ -21,7 +21,7 @@ class InodeTableTest : public ::testing::Test {
   std::shared_ptr<Node> Lookup(const NodeKey& key, ino_t ino = 100) {
     return table_.LookupOrInsert(key, [&](uint64_t id) {
       ++made_;
-      return std::make_unique<Node>(id, S_IFREG, ino, std::make_shared<Placement>());
+      return std::make_shared<Node>(id, S_IFREG, ino, std::make_shared<Placement>());
     });
   }
 
@@ -157,7 +157,7 @@ TEST_F(InodeTableTest, AReusedInodeNumberGetsAFreshNode) {
   NodeKey k{1, 10, 0};
   auto old = Lookup(k);
   auto make = [](uint64_t id) {
-    return std::make_unique<Node>(id, S_IFREG, 100, std::make_shared<Placement>());
+    return std::make_shared<Node>(id, S_IFREG, 100, std::make_shared<Placement>());
   };
   auto fresh = table_.LookupOrInsert(k, make, [](const Node&) { return false; });
   EXPECT_NE(fresh, old);
@@ -182,7 +182,7 @@ TEST_F(InodeTableTest, ConcurrentLookupsAndForgetsBalance) {
       for (int i = 0; i < kRounds; ++i) {
         NodeKey k{1, static_cast<ino_t>(1000 + (i * 7 + t) % kKeys), 0};
         auto n = table_.LookupOrInsert(k, [](uint64_t id) {
-          return std::make_unique<Node>(id, S_IFREG, 5, std::make_shared<Placement>());
+          return std::make_shared<Node>(id, S_IFREG, 5, std::make_shared<Placement>());
         });
         EXPECT_EQ(n->key, k);
         table_.Forget(n->nodeid(), 1);

@@ -28,14 +28,13 @@ class CompactName {
   }
   std::string_view view() const {
     if (on_heap()) return {heap_.ptr, heap_.len};
-    return {bytes_, kInline - static_cast<size_t>(bytes_[kInline])};
+    return {bytes_, static_cast<size_t>(bytes_[kInline])};
   }
   std::string str() const { return std::string(view()); }
 
  private:
   static constexpr size_t kInline = 15;
-  // The last byte: kInline - length for an inline name (so a full 15-byte
-  // name ends in 0), kHeapTag for a heap one.
+  // The last byte: the length of an inline name, or kHeapTag.
   static constexpr char kHeapTag = static_cast<char>(0x80);
 
   bool on_heap() const { return bytes_[kInline] == kHeapTag; }
@@ -48,7 +47,7 @@ class CompactName {
   }
   void SetInline(std::string_view s) {
     if (!s.empty()) std::memcpy(bytes_, s.data(), s.size());  // data() may be null
-    bytes_[kInline] = static_cast<char>(kInline - s.size());
+    bytes_[kInline] = static_cast<char>(s.size());
   }
   void FreeHeap() {
     if (on_heap()) delete[] heap_.ptr;

@@ -48,15 +48,8 @@ Result<UniqueFd> UnionFs::OpenObject(const Node& node, int flags, struct stat* s
   auto ref = Locate(node);
   if (!ref.ok()) return Errno(ref.error());
   if (ref->fd >= 0) {
-    Result<UniqueFd> fd = Errno(EBADF);
-    if (flags == O_PATH) {
-      int dup = ::fcntl(ref->fd, F_DUPFD_CLOEXEC, 0);
-      if (dup < 0) return Errno::Last();
-      fd = UniqueFd(dup);
-    } else {
-      fd = sys::Reopen(ref->fd, flags);
-      if (!fd.ok()) return fd;
-    }
+    Result<UniqueFd> fd = flags == O_PATH ? sys::Dup(ref->fd) : sys::Reopen(ref->fd, flags);
+    if (!fd.ok()) return fd;
     if (st_out) {
       auto st = sys::StatFd(fd->get());
       if (!st.ok()) return Errno(st.error());

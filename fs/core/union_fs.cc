@@ -8,7 +8,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <optional>
 
 #include "fs/copyup/copy_up.h"
 #include "fs/core/node_keys.h"
@@ -207,34 +206,32 @@ Status UnionFs::CopyUpOne(const std::shared_ptr<Node>& node, bool with_data) {
   if (!upper_parent.ok()) return Errno(upper_parent.error());
   UniqueFd src_holder;
   int src_fd;
-  std::optional<struct stat> src_st;
+  struct stat src_st;
   if (node->is_dir()) {
     src_fd = p->dirs.front().fd.get();
     auto st = sys::StatFd(src_fd);
     if (!st.ok()) return Errno(st.error());
     src_st = *st;
   } else {
-    struct stat st;
-    auto opened = OpenObject(*node, O_PATH, &st);
+    auto opened = OpenObject(*node, O_PATH, &src_st);
     if (!opened.ok()) return Errno(opened.error());
     src_holder = std::move(*opened);
     src_fd = src_holder.get();
-    src_st = st;
   }
   // The parent does not change in the merged view: keep its times (kernel too).
   auto parent_st = sys::StatFd(*upper_parent);
   if (!parent_st.ok()) return Errno(parent_st.error());
   // A lower file with several links becomes a file of its own: like the
   // kernel without index=on, it then reports the upper inode number.
-  const bool keeps_ino = node->is_dir() || src_st->st_nlink <= 1;
+  const bool keeps_ino = node->is_dir() || src_st.st_nlink <= 1;
   const std::string name = node->name();
 
   // The copy costs its data (unless truncated away) and one inode.
-  const int64_t bytes = (with_data || !S_ISREG(src_st->st_mode)) ? QuotaBytes(*src_st) : 0;
+  const int64_t bytes = (with_data || !S_ISREG(src_st.st_mode)) ? QuotaBytes(src_st) : 0;
   STRATA_RETURN_IF_ERROR(quota_.Charge(bytes, 1));
   copyup::CopyUpRequest req;
   req.src_fd = src_fd;
-  req.st = *src_st;
+  req.st = src_st;
   req.upper_parent = *upper_parent;
   req.name = name.c_str();
   req.workdir = stack_.workdir_fd();
@@ -242,8 +239,8 @@ Status UnionFs::CopyUpOne(const std::shared_ptr<Node>& node, bool with_data) {
   req.durable = config_.durable;
   req.origin_ino = keeps_ino ? node->ino() : 0;
   req.origins = &stack_.origins();
-  if (config_.chunked_init && S_ISREG(src_st->st_mode) && with_data) {
-    const struct stat lower_st = *src_st;
+  if (config_.chunked_init && S_ISREG(src_st.st_mode) && with_data) {
+    const struct stat lower_st = src_st;
     req.init_without_data = [this, &node, lower_st](int tmp_fd) {
       return config_.chunked_init(tmp_fd, lower_st, RelativePath(*node));
     };
@@ -270,9 +267,9 @@ Status UnionFs::CopyUpOne(const std::shared_ptr<Node>& node, bool with_data) {
   if (node->is_dir()) {
     np->dirs.push_back(layer::DirInstance{layer::LayerStack::kUpper, std::move(done->fd), {}});
     for (const auto& d : p->dirs) {
-      int dup = ::fcntl(d.fd.get(), F_DUPFD_CLOEXEC, 0);
-      if (dup < 0) return Errno::Last();
-      np->dirs.push_back(layer::DirInstance{d.layer, UniqueFd(dup), d.markers});
+      auto dup = sys::Dup(d.fd.get());
+      if (!dup.ok()) return Errno(dup.error());
+      np->dirs.push_back(layer::DirInstance{d.layer, std::move(*dup), d.markers});
     }
   }
   node->set_placement(std::move(np));

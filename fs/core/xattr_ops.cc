@@ -60,9 +60,7 @@ Result<ssize_t> UnionFs::GetXattr(const Node& node, const char* name, void* buf,
 Result<ssize_t> UnionFs::ListXattr(const Node& node, char* buf, size_t size) {
   if (config_.noxattrs) return Errno(ENOTSUP);
   if (node.xattrs() == Node::Xattrs::kNone) return ssize_t{0};
-  auto fd = node.is_dir() ? Result<UniqueFd>(UniqueFd(::fcntl(node.placement()->dirs.front().fd.get(),
-                                                              F_DUPFD_CLOEXEC, 0)))
-                          : OpenObject(node, O_PATH);
+  auto fd = node.is_dir() ? sys::Dup(node.placement()->dirs.front().fd.get()) : OpenObject(node, O_PATH);
   if (!fd.ok()) return Errno(fd.error());
   auto names = sys::ListXattrs(fd->get());
   if (!names.ok()) return Errno(names.error());

@@ -83,9 +83,7 @@ void SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse
     if (!up.ok()) return (void)fuse_reply_err(req, up.error());
     auto rw = Fs(req).OpenObject(*node, O_RDWR);
     if (!rw.ok()) return (void)fuse_reply_err(req, rw.error());
-    auto is = chunked::IsChunked(rw->get());
-    auto cf = is.ok() && *is ? Ctx(req).chunked_files->Get(rw->get())
-                             : Result<std::shared_ptr<chunked::ChunkedFile>>(Errno(ENODATA));
+    auto cf = Ctx(req).chunked_files->Get(rw->get());
     // ENODATA: plain, or completed (and made plain) by a close meanwhile.
     if (!cf.ok() && cf.error() != ENODATA) return (void)fuse_reply_err(req, cf.error());
     if (cf.ok()) {

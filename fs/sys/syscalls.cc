@@ -66,6 +66,12 @@ Result<UniqueFd> OpenBeneath(int rootfd, const char* relpath, int flags, mode_t 
   return UniqueFd(fd);
 }
 
+Result<UniqueFd> Dup(int fd) {
+  int dup = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (dup < 0) return Errno::Last();
+  return UniqueFd(dup);
+}
+
 Result<UniqueFd> Reopen(int opath_fd, int flags) {
   std::string path = ProcPath(opath_fd);
   int fd = RetryEintr([&] { return ::open(path.c_str(), (flags & ~O_NOFOLLOW) | O_CLOEXEC); });

@@ -26,6 +26,9 @@ Result<UniqueFd> OpenAt(int dirfd, const char* name, int flags, mode_t mode = 0)
 // through a symlink. With O_PATH | O_NOFOLLOW a trailing symlink is returned.
 Result<UniqueFd> OpenBeneath(int rootfd, const char* relpath, int flags, mode_t mode = 0);
 
+// A second fd (close-on-exec) for the same open file.
+Result<UniqueFd> Dup(int fd);
+
 // Reopen an O_PATH fd with real access flags (through /proc/self/fd, which is
 // a magic link to the very inode, not a path walk).
 Result<UniqueFd> Reopen(int opath_fd, int flags);

@@ -126,13 +126,23 @@ Result<Entry> UnionFs::MkNod(const Caller& c, uint64_t parent, std::string_view 
 Result<Entry> UnionFs::MkDir(const Caller& c, uint64_t parent, std::string_view name, mode_t mode) {
   auto dir = DirNode(parent);
   if (!dir.ok()) return Errno(dir.error());
-  return CreateEntry(
+  auto e = CreateEntry(
       c, *dir, name, S_IFDIR,
       [&](int dirfd, const char* n) -> Status {
         if (::mkdirat(dirfd, n, mode & 07777) < 0) return Errno::Last();
         return Status::Ok();
       },
       true, mode);
+  if (!e.ok()) return e;
+  // A directory made here holds only what is made through the mount, and no
+  // `.wh.*` name ever is (CheckNewName, Rename): lookups in it need not probe
+  // for one. It is one upper instance (a lower one would have been EEXIST or,
+  // under a whiteout, made it opaque).
+  auto p = e->node->placement();
+  if (p->dirs.size() == 1 && p->dirs.front().layer == layer::LayerStack::kUpper)
+    p->dirs.front().oci_whiteouts.store(layer::DirInstance::kNoWhiteoutFiles,
+                                        std::memory_order_relaxed);
+  return e;
 }
 
 Result<Entry> UnionFs::Symlink(const Caller& c, uint64_t parent, std::string_view name,
@@ -152,18 +162,21 @@ Result<Entry> UnionFs::Create(const Caller& c, uint64_t parent, std::string_view
                               int flags, UniqueFd* fd) {
   auto dir = DirNode(parent);
   if (!dir.ok()) return Errno(dir.error());
+  // The file is opened as the caller asked when it is made: the same inode
+  // whether it stays under its name or replaces a whiteout by rename.
+  const int open_flags = flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY | O_NOFOLLOW);
+  UniqueFd created;
   auto e = CreateEntry(
       c, *dir, name, S_IFREG,
       [&](int dirfd, const char* n) -> Status {
-        auto f = sys::OpenAt(dirfd, n, O_WRONLY | O_CREAT | O_EXCL, mode & 07777);
+        auto f = sys::OpenAt(dirfd, n, open_flags | O_CREAT | O_EXCL, mode & 07777);
         if (!f.ok()) return Errno(f.error());
+        created = std::move(*f);
         return Status::Ok();
       },
       true, mode);
   if (!e.ok()) return e;
-  auto opened = Open(e->node, flags & ~(O_CREAT | O_EXCL | O_TRUNC));
-  if (!opened.ok()) return Errno(opened.error());
-  *fd = std::move(*opened);
+  *fd = std::move(created);
   return e;
 }
 

@@ -49,11 +49,22 @@ Status CopyRange(int src, int dst, off_t off, off_t end, bool* use_rw) {
 
 }  // namespace
 
-Result<CopyMethod> CopyFileData(int src, int dst, off_t size) {
+bool MayHaveHoles(const struct stat& st) {
+  // Blocks fewer than the size needs: some range has none. (Blocks enough
+  // may still hide a hole next to blocks preallocated past the end: that one
+  // is copied as zeros, which reads the same.)
+  return static_cast<off_t>(st.st_blocks) * 512 < st.st_size;
+}
+
+Result<CopyMethod> CopyFileData(int src, int dst, off_t size, bool may_have_holes) {
   if (size == 0) return CopyMethod::kClone;
   if (::ioctl(dst, FICLONE, src) == 0) return CopyMethod::kClone;
 
   bool use_rw = false;
+  if (!may_have_holes) {
+    STRATA_RETURN_IF_ERROR(CopyRange(src, dst, 0, size, &use_rw));
+    return use_rw ? CopyMethod::kReadWrite : CopyMethod::kCopyFileRange;
+  }
   off_t pos = 0;
   while (pos < size) {
     off_t data = ::lseek(src, pos, SEEK_DATA);

@@ -159,6 +159,27 @@ TEST_F(CopyUpTest, CopyFileDataKeepsHolesWhateverTheMethod) {
   EXPECT_EQ(c, 'x');
 }
 
+TEST_F(CopyUpTest, MayHaveHolesOnlyWhenBlocksFallShort) {
+  WriteFile(P("lower/dense"), std::string(3 * 4096 + 10, 'd'));
+  ::fsync(UniqueFd(::open(P("lower/dense").c_str(), O_RDONLY | O_CLOEXEC)).get());
+  EXPECT_FALSE(MayHaveHoles(Lstat(P("lower/dense"))));
+  WriteFile(P("lower/sparse"));
+  ASSERT_EQ(::truncate(P("lower/sparse").c_str(), 8 * kMiB), 0);
+  EXPECT_TRUE(MayHaveHoles(Lstat(P("lower/sparse"))));
+}
+
+TEST_F(CopyUpTest, CopyFileDataOfADenseFileIsExact) {
+  std::string content;
+  for (int i = 0; i < 300000; ++i) content.push_back(static_cast<char>('a' + i % 23));
+  WriteFile(P("lower/dense"), content);
+  UniqueFd src(::open(P("lower/dense").c_str(), O_RDONLY | O_CLOEXEC));
+  UniqueFd dst(::open(P("upper/dense").c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+  auto method = CopyFileData(src.get(), dst.get(), static_cast<off_t>(content.size()),
+                             /*may_have_holes=*/false);
+  ASSERT_TRUE(method.ok()) << std::strerror(method.error());
+  EXPECT_EQ(unittest::ReadFile(P("upper/dense")), content);
+}
+
 TEST_F(CopyUpTest, EmptyFileAndWithoutData) {
   WriteFile(P("lower/empty"));
   ASSERT_TRUE(CopyUpName("empty").ok());

@@ -84,10 +84,12 @@ Result<CopyUpResult> CopyUp(const CopyUpRequest& req) {
 
   auto made = CreateTemp(req, tmp, &result.bytes_copied);
   if (!made.ok()) return Errno(made.error());
+  // The copy itself, held from creation to the result: it stays the same
+  // inode through the rename, so the result needs no second open.
+  UniqueFd obj = std::move(*made);
   {
     // An open fd when the type has one: no path walks, and the xattr calls
     // work on it directly (not on O_PATH, which needs the /proc route).
-    UniqueFd obj = std::move(*made);
     const bool open_fd = obj.valid();
     if (open_fd) {
       STRATA_RETURN_IF_ERROR(ApplyOwnerFd(obj.get(), req.st));
@@ -117,12 +119,9 @@ Result<CopyUpResult> CopyUp(const CopyUpRequest& req) {
       sys::RenameAt2(req.workdir, tmp.c_str(), req.upper_parent, req.name, RENAME_NOREPLACE));
   cleanup.Dismiss();
 
-  const int flags = S_ISDIR(req.st.st_mode) ? (O_RDONLY | O_DIRECTORY) : O_PATH;
-  auto fd = sys::OpenAt(req.upper_parent, req.name, flags);
-  if (!fd.ok()) return Errno(fd.error());
-  auto st = sys::StatFd(fd->get());
+  auto st = sys::StatFd(obj.get());
   if (!st.ok()) return Errno(st.error());
-  result.fd = std::move(*fd);
+  result.fd = std::move(obj);
   result.st = *st;
   return result;
 }

@@ -30,7 +30,8 @@ struct CopyUpRequest {
 };
 
 struct CopyUpResult {
-  UniqueFd fd;  // the upper object: O_RDONLY|O_DIRECTORY for dirs, else O_PATH
+  UniqueFd fd;  // the upper object: O_RDONLY|O_DIRECTORY for dirs, O_RDWR for
+               // regular files, else O_PATH
   struct stat st {};
   uint64_t bytes_copied = 0;
 };

@@ -128,7 +128,15 @@ void InodeTable::Unkey(const std::shared_ptr<Node>& node) {
 void InodeTable::Rekey(const std::shared_ptr<Node>& node, const NodeKey& key) {
   Unkey(node);
   KeyShard& ks = key_shard(key);
+  std::shared_ptr<Node> displaced;  // released outside the lock
   std::lock_guard lock(ks.mu);
+  // One live node per key, as LookupOrInsert keeps it: a node still linked
+  // under this key (its inode number was freed and reused) loses it.
+  displaced = LiveByKey(ks, key);
+  if (displaced) {
+    ks.nodes.Erase(displaced.get());
+    displaced->keyed_ = false;
+  }
   node->key = key;
   node->keyed_ = true;
   node->table_ = this;

@@ -137,6 +137,21 @@ TEST_F(InodeTableTest, RekeyAfterCopyUp) {
   EXPECT_EQ(n->ino(), 100u);
 }
 
+TEST_F(InodeTableTest, RekeyOntoAReusedNumberTakesTheKeyWhole) {
+  // A copy-up's new inode has the number a node still held by key had.
+  NodeKey lower{1, 10, 0}, reused{1, 99, 0};
+  auto old_holder = Lookup(reused);
+  auto n = Lookup(lower);
+  table_.Rekey(n, reused);
+  EXPECT_EQ(table_.Find(reused), n);
+  // The displaced node is out of the key map for good: not found again once
+  // the rekeyed node is gone.
+  table_.Forget(n->nodeid(), 1);
+  n.reset();
+  EXPECT_EQ(table_.Find(reused), nullptr);
+  EXPECT_NE(old_holder, nullptr);
+}
+
 TEST_F(InodeTableTest, UnkeyedNodeIsNotFoundByKey) {
   NodeKey k{1, 10, 0};
   auto n = Lookup(k);

@@ -54,7 +54,8 @@ Result<UniqueFd> CreateTemp(const CopyUpRequest& req, const std::string& tmp, ui
       if (!data_done) {
         auto in = sys::Reopen(req.src_fd, O_RDONLY);
         if (!in.ok()) return Errno(in.error());
-        auto method = CopyFileData(in->get(), out->get(), req.st.st_size, MayHaveHoles(req.st));
+        auto method = CopyFileData(in->get(), out->get(), req.st.st_size,
+                                   MayHaveHoles(req.st), req.durable);
         if (!method.ok()) return Errno(method.error());
         *bytes = static_cast<uint64_t>(req.st.st_size);
         data_written = *method != CopyMethod::kClone;

@@ -180,6 +180,27 @@ TEST_F(CopyUpTest, CopyFileDataOfADenseFileIsExact) {
   EXPECT_EQ(unittest::ReadFile(P("upper/dense")), content);
 }
 
+// A copy that will be fsynced starts each 16 MiB chunk's writeback as it goes:
+// every chunk, the partial last one included, must still land intact, whether
+// the source is copied as one range or segment by segment.
+TEST_F(CopyUpTest, CopyFileDataStreamingToDiskIsExact) {
+  std::string content(33 * kMiB + 7, '\0');
+  for (size_t i = 0; i < content.size(); i += 512) content[i] = static_cast<char>('A' + (i / kMiB) % 26);
+  content.back() = 'z';
+  WriteFile(P("lower/big"), content);
+  for (bool holes : {false, true}) {
+    SCOPED_TRACE(holes ? "segment by segment" : "one range");
+    const std::string name = holes ? "upper/big-seg" : "upper/big-one";
+    UniqueFd src(::open(P("lower/big").c_str(), O_RDONLY | O_CLOEXEC));
+    UniqueFd dst(::open(P(name).c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+    auto method = CopyFileData(src.get(), dst.get(), static_cast<off_t>(content.size()), holes,
+                               /*will_fsync=*/true);
+    ASSERT_TRUE(method.ok()) << std::strerror(method.error());
+    ASSERT_EQ(::fsync(dst.get()), 0);
+    EXPECT_TRUE(unittest::ReadFile(P(name)) == content);
+  }
+}
+
 TEST_F(CopyUpTest, EmptyFileAndWithoutData) {
   WriteFile(P("lower/empty"));
   ASSERT_TRUE(CopyUpName("empty").ok());

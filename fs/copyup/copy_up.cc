@@ -18,11 +18,27 @@ namespace strata::copyup {
 
 namespace {
 
-// Creates the bare object under `tmp` in the work directory. Returns an open
-// fd on it for the metadata steps when the type has one (a regular file: its
-// O_RDWR fd; a directory), else an invalid fd (symlinks, devices, fifos and
-// sockets are then reached by name, or O_PATH).
-Result<UniqueFd> CreateTemp(const CopyUpRequest& req, const std::string& tmp, uint64_t* bytes) {
+// A regular file's copy starts as an unnamed O_TMPFILE inode in the work
+// directory, as kernel overlayfs makes it, and is linked into place once
+// complete: no directory entry to add to the work directory and remove again.
+// Falls back to a named temporary where the filesystem has no O_TMPFILE.
+Result<UniqueFd> CreateRegularTemp(const CopyUpRequest& req, const std::string& tmp,
+                                   bool* unnamed) {
+  auto out = sys::OpenAt(req.workdir, ".", O_RDWR | O_TMPFILE, 0600);
+  *unnamed = out.ok();
+  if (out.ok() || (out.error() != EOPNOTSUPP && out.error() != EISDIR && out.error() != EINVAL))
+    return out;
+  return sys::OpenAt(req.workdir, tmp.c_str(), O_RDWR | O_CREAT | O_EXCL, 0600);
+}
+
+// Creates the bare object under `tmp` in the work directory (for a regular
+// file, possibly unnamed: `*unnamed`). Returns an open fd on it for the
+// metadata steps when the type has one (a regular file: its O_RDWR fd; a
+// directory), else an invalid fd (symlinks, devices, fifos and sockets are
+// then reached by name, or O_PATH).
+Result<UniqueFd> CreateTemp(const CopyUpRequest& req, const std::string& tmp, uint64_t* bytes,
+                            bool* unnamed) {
+  *unnamed = false;
   const mode_t type = req.st.st_mode & S_IFMT;
   switch (type) {
     case S_IFDIR:
@@ -35,10 +51,10 @@ Result<UniqueFd> CreateTemp(const CopyUpRequest& req, const std::string& tmp, ui
       return UniqueFd();
     }
     case S_IFREG: {
-      auto out = sys::OpenAt(req.workdir, tmp.c_str(), O_RDWR | O_CREAT | O_EXCL, 0600);
+      auto out = CreateRegularTemp(req, tmp, unnamed);
       if (!out.ok()) return Errno(out.error());
       bool data_done = !req.with_data || req.st.st_size == 0;
-      bool data_written = false;  // data blocks written that the rename must not overtake
+      bool data_written = false;  // data blocks written that the publishing must not overtake
       if (!data_done && req.init_without_data) {
         // Chunked copy-up: the data stays below until written.
         data_done = req.init_without_data(out->get()).ok();
@@ -60,7 +76,7 @@ Result<UniqueFd> CreateTemp(const CopyUpRequest& req, const std::string& tmp, ui
         *bytes = static_cast<uint64_t>(req.st.st_size);
         data_written = *method != CopyMethod::kClone;
       }
-      // The fsync orders written data before the rename that publishes it.
+      // The fsync orders written data before the link or rename that publishes it.
       // Nothing to order without data blocks written: an empty or truncated
       // copy, a chunked one (size and xattrs only) or a clone (shared extents,
       // a metadata change) is metadata that the journaling filesystems able
@@ -83,10 +99,11 @@ Result<CopyUpResult> CopyUp(const CopyUpRequest& req) {
   CopyUpResult result;
   ScopeGuard cleanup([&] { (void)layer::RemoveTree(req.workdir, tmp.c_str()); });
 
-  auto made = CreateTemp(req, tmp, &result.bytes_copied);
+  bool unnamed = false;
+  auto made = CreateTemp(req, tmp, &result.bytes_copied, &unnamed);
   if (!made.ok()) return Errno(made.error());
   // The copy itself, held from creation to the result: it stays the same
-  // inode through the rename, so the result needs no second open.
+  // inode through the link or rename, so the result needs no second open.
   UniqueFd obj = std::move(*made);
   {
     // An open fd when the type has one: no path walks, and the xattr calls
@@ -115,10 +132,16 @@ Result<CopyUpResult> CopyUp(const CopyUpRequest& req) {
       STRATA_RETURN_IF_ERROR(ApplyModeTimes(req.workdir, tmp.c_str(), req.st));
   }
 
-  // RENAME_NOREPLACE: if someone made the name meanwhile, fail rather than clobber.
-  STRATA_RETURN_IF_ERROR(
-      sys::RenameAt2(req.workdir, tmp.c_str(), req.upper_parent, req.name, RENAME_NOREPLACE));
-  cleanup.Dismiss();
+  // If someone made the name meanwhile, fail (EEXIST) rather than clobber:
+  // linkat never replaces, and the rename is RENAME_NOREPLACE.
+  if (unnamed) {
+    cleanup.Dismiss();  // nothing named to remove: closing the fd frees the inode
+    STRATA_RETURN_IF_ERROR(sys::LinkFd(obj.get(), req.upper_parent, req.name));
+  } else {
+    STRATA_RETURN_IF_ERROR(
+        sys::RenameAt2(req.workdir, tmp.c_str(), req.upper_parent, req.name, RENAME_NOREPLACE));
+    cleanup.Dismiss();
+  }
 
   auto st = sys::StatFd(obj.get());
   if (!st.ok()) return Errno(st.error());

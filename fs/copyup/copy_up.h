@@ -1,5 +1,6 @@
 // Copy-up of one object into the upper layer, atomically: the copy is built
-// under a temporary name in WORKDIR/work, made durable, then renamed into its
+// in WORKDIR/work (a regular file as an unnamed O_TMPFILE inode, anything
+// else under a temporary name), made durable, then linked or renamed into its
 // place, so a crash leaves either no upper object or a complete one.
 #pragma once
 
@@ -21,7 +22,7 @@ struct CopyUpRequest {
   const char* name = "";    // the object's name there
   int workdir = -1;         // WORKDIR/work
   bool with_data = true;    // false: an O_TRUNC open makes the data moot
-  bool durable = true;      // fsync the data before the rename
+  bool durable = true;      // fsync the data before it is published
   ino_t origin_ino = 0;     // recorded so st_ino survives copy-up and remount
   const layer::OriginStore* origins = nullptr;  // where it is recorded
   // Set for chunked copy-up: prepares the (empty, O_RDWR) temporary file

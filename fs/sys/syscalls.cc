@@ -194,6 +194,12 @@ Status RenameAt2(int olddirfd, const char* oldname, int newdirfd, const char* ne
   return Status::Ok();
 }
 
+Status LinkFd(int fd, int newdirfd, const char* newname) {
+  if (::linkat(AT_FDCWD, ProcPath(fd).c_str(), newdirfd, newname, AT_SYMLINK_FOLLOW) < 0)
+    return Errno::Last();
+  return Status::Ok();
+}
+
 Result<std::vector<DirEntry>> ReadDir(int dirfd) {
   // A fresh open of "." gives this walk its own file offset.
   auto fd = OpenAt(dirfd, ".", O_RDONLY | O_DIRECTORY);

@@ -60,6 +60,11 @@ Result<ssize_t> ListXattrRaw(int fd, char* buf, size_t size);
 Status RenameAt2(int olddirfd, const char* oldname, int newdirfd, const char* newname,
                  unsigned flags);
 
+// Gives the inode behind `fd` (an O_TMPFILE file, say) the name `newname` in
+// `newdirfd`; EEXIST if the name is taken. Through /proc/self/fd, so no
+// CAP_DAC_READ_SEARCH is needed as it would be with AT_EMPTY_PATH.
+Status LinkFd(int fd, int newdirfd, const char* newname);
+
 // Read all names of a directory (excluding "." and ".."), with d_type.
 struct DirEntry {
   std::string name;

@@ -243,12 +243,16 @@ class ChunkedDaemonKill : public ::testing::Test {
     return pid;
   }
 
-  // Waits (bounded) for the writer; kills it when it hangs. False on a hang.
-  static bool Reap(pid_t pid) {
+  // Waits (bounded) for the writer; kills it when it hangs. False on a hang,
+  // with where the writer was stuck (its kernel stack) in `*stuck`.
+  static bool Reap(pid_t pid, std::string* stuck) {
     const auto deadline = std::chrono::steady_clock::now() + 20s;
     int status = 0;
     while (::waitpid(pid, &status, WNOHANG) == 0) {
       if (std::chrono::steady_clock::now() > deadline) {
+        const std::string proc = "/proc/" + std::to_string(pid);
+        *stuck = "state: " + ReadFile(proc + "/stat").value_or("?") +
+                 "\nstack:\n" + ReadFile(proc + "/stack").value_or("?");
         ::kill(pid, SIGKILL);
         ::waitpid(pid, &status, 0);
         return false;
@@ -285,13 +289,14 @@ class ChunkedDaemonKill : public ::testing::Test {
       std::this_thread::sleep_for(delay);
       const bool alive = d.alive();
       d.Kill9();
-      const bool reaped = Reap(writer);
+      std::string stuck;
+      const bool reaped = Reap(writer, &stuck);
       std::vector<Record> recs;
       Record rec;
       while (::read(rfd, &rec, sizeof rec) == sizeof rec) recs.push_back(rec);
       ::close(rfd);
       ASSERT_TRUE(alive) << "the daemon died on its own: " << d.Log();
-      ASSERT_TRUE(reaped) << "the writer hung after the daemon was killed";
+      ASSERT_TRUE(reaped) << "the writer hung after the daemon was killed; " << stuck;
 
       // Completed calls; the first failed one (and only it) may be half done.
       size_t done = 0;

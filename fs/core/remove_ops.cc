@@ -25,10 +25,17 @@ Status UnionFs::RemoveEntry(const std::shared_ptr<Node>& parent, const std::stri
   if (!upper.ok()) return Errno(upper.error());
   const int upperfd = *upper;
   const int workfd = stack_.workdir_fd();
-  auto need_whiteout = layer::LowerHasName(stack_, keep->dirs, name);
-  if (!need_whiteout.ok()) return Errno(need_whiteout.error());
   const bool is_dir = S_ISDIR(victim.st.st_mode);
   const bool upper_victim = victim.layer == layer::LayerStack::kUpper;
+  // A lower victim always leaves a whiteout (that lower has the name); an
+  // upper one only when some lower below it has the name too. Asking only
+  // then saves rm -rf of a lower tree one walk of the lowers per name.
+  bool need_whiteout = !upper_victim;
+  if (upper_victim) {
+    auto lower_has = layer::LowerHasName(stack_, keep->dirs, name);
+    if (!lower_has.ok()) return Errno(lower_has.error());
+    need_whiteout = *lower_has;
+  }
   std::shared_ptr<Node> victim_node;
   UniqueFd held;
   if (upper_victim && !is_dir) {
@@ -39,7 +46,7 @@ Status UnionFs::RemoveEntry(const std::shared_ptr<Node>& parent, const std::stri
 
   if (victim.layer != layer::LayerStack::kUpper) {
     STRATA_RETURN_IF_ERROR(layer::MakeWhiteout(upperfd, name.c_str(), stack_.markers(), stack_.workdir_fd()));
-  } else if (*need_whiteout) {
+  } else if (need_whiteout) {
     if (is_dir) {
       // Swap the directory for a whiteout in one step, then delete it (and the
       // whiteouts it may hold) out of sight in the work directory.
@@ -69,7 +76,7 @@ Status UnionFs::RemoveEntry(const std::shared_ptr<Node>& parent, const std::stri
   const bool last_link = is_dir || victim.st.st_nlink <= 1;
   if (upper_victim && last_link && !is_dir) layer::RemoveOrigin(stack_.origins(), victim.st.st_ino);
   quota_.Refund(upper_victim && last_link ? QuotaBytes(victim.st) : 0,
-                (upper_victim ? 1 : 0) - ((!upper_victim || *need_whiteout) ? 1 : 0));
+                (upper_victim ? 1 : 0) - (need_whiteout ? 1 : 0));
   Unlinked(parent, name, victim);
   DropWhenUnused(victim_node, std::move(held));
   return Status::Ok();

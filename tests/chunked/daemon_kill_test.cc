@@ -22,6 +22,7 @@
 // STRATA_CHUNK_KILLS (default 50) kill points in all, STRATA_CHUNK_SEED the
 // seed (printed, to replay).
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -244,10 +245,26 @@ class ChunkedDaemonKill : public ::testing::Test {
   }
 
   // Waits (bounded) for the writer; kills it when it hangs. False on a hang,
-  // with where the writer was stuck (its kernel stack) in `*stuck`.
-  static bool Reap(pid_t pid, std::string* stuck) {
+  // with where the writer was stuck (its kernel stack) in `*stuck`. Collects
+  // the writer's records from `rfd` meanwhile: a writer that completed more
+  // than a pipe's worth (64 KiB, 8192 records) before the kill blocks on the
+  // full pipe until someone reads it, so reading only after it exits would
+  // wait forever.
+  static bool Reap(pid_t pid, int rfd, std::vector<Record>* recs, std::string* stuck) {
+    std::string bytes;
+    auto drain = [&](int timeout_ms) {
+      pollfd p{rfd, POLLIN, 0};
+      char buf[8192];
+      while (::poll(&p, 1, timeout_ms) > 0) {
+        ssize_t n = ::read(rfd, buf, sizeof buf);
+        if (n <= 0) return;  // end of file: the writer is gone
+        bytes.append(buf, static_cast<size_t>(n));
+        timeout_ms = 0;
+      }
+    };
     const auto deadline = std::chrono::steady_clock::now() + 20s;
     int status = 0;
+    bool reaped = true;
     while (::waitpid(pid, &status, WNOHANG) == 0) {
       if (std::chrono::steady_clock::now() > deadline) {
         const std::string proc = "/proc/" + std::to_string(pid);
@@ -255,11 +272,18 @@ class ChunkedDaemonKill : public ::testing::Test {
                  "\nstack:\n" + ReadFile(proc + "/stack").value_or("?");
         ::kill(pid, SIGKILL);
         ::waitpid(pid, &status, 0);
-        return false;
+        reaped = false;
+        break;
       }
-      std::this_thread::sleep_for(1ms);
+      drain(1);
     }
-    return true;
+    drain(-1);  // the rest, up to the end of file
+    for (size_t at = 0; at + sizeof(Record) <= bytes.size(); at += sizeof(Record)) {
+      Record r;
+      std::memcpy(&r, bytes.data() + at, sizeof r);
+      recs->push_back(r);
+    }
+    return reaped;
   }
 
   // One phase: a fresh upper with `chunk_opts`, `kills` kill points, then
@@ -290,10 +314,8 @@ class ChunkedDaemonKill : public ::testing::Test {
       const bool alive = d.alive();
       d.Kill9();
       std::string stuck;
-      const bool reaped = Reap(writer, &stuck);
       std::vector<Record> recs;
-      Record rec;
-      while (::read(rfd, &rec, sizeof rec) == sizeof rec) recs.push_back(rec);
+      const bool reaped = Reap(writer, rfd, &recs, &stuck);
       ::close(rfd);
       ASSERT_TRUE(alive) << "the daemon died on its own: " << d.Log();
       ASSERT_TRUE(reaped) << "the writer hung after the daemon was killed; " << stuck;

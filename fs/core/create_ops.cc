@@ -47,7 +47,10 @@ Result<Entry> UnionFs::CreateEntry(const Caller& c, const std::shared_ptr<Node>&
   // the new object replaces it in one rename, as the kernel does.
   struct stat wst;
   const bool over_whiteout = ::fstatat(upperfd, name.c_str(), &wst, AT_SYMLINK_NOFOLLOW) == 0;
-  const bool oci_whiteout = layer::HasWhiteoutFile(upperfd, name);
+  // (A directory made through the mount is known to hold no `.wh.*` name.)
+  const layer::DirInstance& top = keep->dirs.front();
+  const bool oci_whiteout = (top.layer != layer::LayerStack::kUpper || top.MayHaveWhiteoutFiles()) &&
+                            layer::HasWhiteoutFile(upperfd, name);
   const std::string tmp = over_whiteout ? layer::NewTempName() : name;
   const int dirfd = over_whiteout ? workfd : upperfd;
 
@@ -101,6 +104,18 @@ Result<Entry> UnionFs::CreateEntry(const Caller& c, const std::shared_ptr<Node>&
   }
   parent->InvalidateListing();
 
+  if (!S_ISDIR(type) && !stack_.origins().map_in_use) {
+    // A new non-directory is its upper object alone, and has no origin to
+    // look up (origins live on objects, and this one is new): its stat says
+    // everything Resolve would find.
+    auto st = sys::StatAt(upperfd, name.c_str());
+    if (!st.ok()) return Errno(st.error());
+    layer::Resolved made;
+    made.layer = layer::LayerStack::kUpper;
+    made.st = *st;
+    made.ino = stack_.ReportedIno(made.layer, st->st_ino);
+    return Intern(parent, name, std::move(made));
+  }
   auto r = layer::Resolve(stack_, keep->dirs, name);
   if (!r.ok()) return Errno(r.error());
   if (!r->has_value()) return Errno(EIO);

@@ -61,7 +61,7 @@ void Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fu
   UniqueFd fd;
   auto e = Fs(req).Create(CallerOf(req), parent, name, mode, flags, &fd);
   if (!e.ok()) return (void)fuse_reply_err(req, e.error());
-  auto* fh = new FileHandle(&Ctx(req), e->node, std::move(fd), flags);
+  auto* fh = new FileHandle(&Ctx(req), e->node, std::move(fd), flags, /*created=*/true);
   SetOpenFlags(req, fi, fh);
   Ctx(req).op_stats.open_files.fetch_add(1, std::memory_order_relaxed);
   fuse_entry_param p{};

@@ -49,10 +49,13 @@ inline Caller CallerOf(fuse_req_t req) {
 // copy once another open copies it up, so it never reads stale data.
 class FileHandle {
  public:
-  FileHandle(FsContext* ctx, std::shared_ptr<Node> node, UniqueFd fd, int flags)
+  // `created`: the file was just made by this request (CREATE), so it cannot
+  // be a chunked copy-up and its xattrs need not be asked.
+  FileHandle(FsContext* ctx, std::shared_ptr<Node> node, UniqueFd fd, int flags,
+             bool created = false)
       : ctx_(ctx), node_(std::move(node)), flags_(flags), fd_(fd.get()), layer_(node_->layer()) {
     fds_.push_back(std::move(fd));
-    AttachChunked();
+    if (!created) AttachChunked();
   }
   const std::shared_ptr<Node>& node() const { return node_; }
   // The chunked state of the file when it still has chunks in the lower.

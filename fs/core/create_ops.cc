@@ -104,10 +104,10 @@ Result<Entry> UnionFs::CreateEntry(const Caller& c, const std::shared_ptr<Node>&
   }
   parent->InvalidateListing();
 
-  if (!S_ISDIR(type) && !stack_.origins().map_in_use) {
-    // A new non-directory is its upper object alone, and has no origin to
-    // look up (origins live on objects, and this one is new): its stat says
-    // everything Resolve would find.
+  if (set_owner && !S_ISDIR(type) && !stack_.origins().map_in_use) {
+    // A new non-directory (not a link: that inode may carry an origin) is its
+    // upper object alone, and has no origin to look up (origins live on
+    // objects, and this one is new): its stat says everything Resolve would find.
     auto st = sys::StatAt(upperfd, name.c_str());
     if (!st.ok()) return Errno(st.error());
     layer::Resolved made;

@@ -151,6 +151,19 @@ int main(int argc, char* argv[]) {
     fuse_session_destroy(se);
     return Fail("cannot mount on '" + opts->mountpoint + "'");
   }
+  // Passthrough needs CAP_SYS_ADMIN to register backing files; the kernel
+  // refuses it with the writeback cache.
+  if (opts->passthrough && !opts->writeback && ::geteuid() == 0) {
+    ctx.passthrough = std::make_unique<strata::ops::KernelPassthrough>(true);
+    if (ctx.passthrough->Install(se)) {
+      auto* pt = ctx.passthrough.get();
+      ctx.io_modes = std::make_unique<strata::IoModeTable>(
+          [pt](int fd) { return pt->OpenBacking(fd); },
+          [pt](int id) { pt->CloseBacking(id); });
+    } else {
+      ctx.passthrough.reset();
+    }
+  }
   // The mount is live: the parent returns only now, so callers can use it at once.
   if (fuse_daemonize(opts->foreground ? 1 : 0) != 0) {
     fuse_session_unmount(se);

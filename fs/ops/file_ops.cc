@@ -28,11 +28,42 @@ int AdjustFlags(fuse_req_t req, int flags) {
   return flags;
 }
 
+// Whether the kernel may read and write the handle's file by itself (FUSE
+// passthrough): its data is whole in the upper, so no copy-up can move it and
+// no chunk is missing, or the mount is read-only, so nothing is ever copied
+// up; and no write needs counting for a quota. A lower file of a writable
+// mount stays with us: once another open copies it up, this handle must read
+// the copy (FileHandle::Current), which a backing file cannot follow. (A
+// read-only mount, with or without an upper, never copies up.)
+bool MayPassThrough(const FsContext& ctx, FileHandle* fh) {
+  if (!ctx.passthrough || !ctx.passthrough->enabled()) return false;
+  if (!S_ISREG(fh->node()->type()) || ctx.fs->quota().enabled()) return false;
+  if (fh->chunked() || fh->chunked_error()) return false;
+  return fh->on_upper() || ctx.fs->config().read_only;
+}
+
+// Sets the reply's open flags and gives the handle its I/O mode (see
+// IoModeTable); a passthrough grant is announced to the reply hook.
 void SetOpenFlags(fuse_req_t req, fuse_file_info* fi, FileHandle* fh) {
+  FsContext& ctx = Ctx(req);
   fi->fh = reinterpret_cast<uintptr_t>(fh);
   // Lower files never change and the upper changes only through us.
   fi->keep_cache = 1;
-  (void)req;
+  if (!ctx.io_modes) return;
+  auto grant = ctx.io_modes->Open(fh->node()->nodeid(), fh->Current(), MayPassThrough(ctx, fh));
+  fh->set_passthrough(grant.passthrough);
+  // The kernel refuses a cached page cache on a passthrough file; and after
+  // a failed registration, pages cached before a passthrough write may be stale.
+  if (grant.passthrough || grant.fallback) fi->keep_cache = 0;
+  if (grant.passthrough) KernelPassthrough::ExpectOpenReply(fh, grant.backing_id);
+}
+
+// After the open's reply, which freed the request and, once sent, may have
+// been followed by the file's RELEASE on another thread (`fh` is then gone).
+// `sent` is fuse_reply_*'s result; when false, `fh` is still ours.
+void OpenReplied(FsContext& ctx, FileHandle* fh, bool sent) {
+  KernelPassthrough::EndOpenReply();
+  if (!sent && ctx.io_modes) ctx.io_modes->Release(fh->node()->nodeid(), fh->passthrough());
 }
 
 void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
@@ -49,9 +80,12 @@ void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   }
   SetOpenFlags(req, fi, fh);
   Ctx(req).op_stats.open_files.fetch_add(1, std::memory_order_relaxed);
-  if (fuse_reply_open(req, fi) != 0) {
+  FsContext& ctx = Ctx(req);
+  const bool sent = fuse_reply_open(req, fi) == 0;
+  OpenReplied(ctx, fh, sent);
+  if (!sent) {
     delete fh;
-    Ctx(req).op_stats.open_files.fetch_sub(1, std::memory_order_relaxed);
+    ctx.op_stats.open_files.fetch_sub(1, std::memory_order_relaxed);
   }
 }
 
@@ -69,10 +103,13 @@ void Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fu
   p.attr = e->attr;
   p.attr_timeout = Ctx(req).timeout;
   p.entry_timeout = Ctx(req).timeout;
-  if (fuse_reply_create(req, &p, fi) != 0) {
+  FsContext& ctx = Ctx(req);
+  const bool sent = fuse_reply_create(req, &p, fi) == 0;
+  OpenReplied(ctx, fh, sent);
+  if (!sent) {
     delete fh;
-    Ctx(req).op_stats.open_files.fetch_sub(1, std::memory_order_relaxed);
-    Fs(req).Forget(e->node->nodeid(), 1);
+    ctx.op_stats.open_files.fetch_sub(1, std::memory_order_relaxed);
+    ctx.fs->Forget(e->node->nodeid(), 1);
   }
 }
 
@@ -153,7 +190,9 @@ void Flush(fuse_req_t req, fuse_ino_t, fuse_file_info*) {
 
 void Release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
   STRATA_TIME_OP(req, kRelease);
-  delete Handle(fi);
+  FileHandle* fh = Handle(fi);
+  if (Ctx(req).io_modes) Ctx(req).io_modes->Release(fh->node()->nodeid(), fh->passthrough());
+  delete fh;
   Ctx(req).op_stats.open_files.fetch_sub(1, std::memory_order_relaxed);
   Fs(req).HandleReleased();
   fuse_reply_err(req, 0);

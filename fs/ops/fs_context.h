@@ -12,6 +12,8 @@
 #include "fs/base/unique_fd.h"
 #include "fs/chunked/chunked_file.h"
 #include "fs/core/union_fs.h"
+#include "fs/node/io_mode_table.h"
+#include "fs/ops/kernel_passthrough.h"
 #include "fs/ops/op_stats.h"
 
 namespace strata::ops {
@@ -24,6 +26,10 @@ struct FsContext {
   // The kernel opens directories without asking us (FUSE_CAP_NO_OPENDIR_SUPPORT).
   std::atomic<bool> no_opendir{false};
   OpStats op_stats;
+  // FUSE passthrough (null when the mount does not want it), and the I/O
+  // mode of every node with open files (see kernel_passthrough.h).
+  std::unique_ptr<KernelPassthrough> passthrough;
+  std::unique_ptr<IoModeTable> io_modes;
   // Open chunked files (copyup=chunked), one per upper inode.
   std::unique_ptr<chunked::ChunkedFileTable> chunked_files;
   // What `strata` reads back through the status xattrs (status_xattr.h).
@@ -82,6 +88,9 @@ class FileHandle {
   // then fail with it: the upper's holes must never be read as the data.
   int chunked_error() const { return chunked_error_.load(std::memory_order_acquire); }
   bool read_only() const { return (flags_ & O_ACCMODE) == O_RDONLY; }
+  // The kernel does this file's reads and writes on its backing file.
+  bool passthrough() const { return passthrough_; }
+  void set_passthrough(bool p) { passthrough_ = p; }
 
  private:
   int Switch();
@@ -97,6 +106,7 @@ class FileHandle {
   std::vector<UniqueFd> fds_;  // guarded by mu_; old fds live until release
   std::atomic<int> fd_;
   std::atomic<int> layer_;
+  bool passthrough_ = false;  // set once, before the open's reply
 };
 
 inline FileHandle* Handle(const fuse_file_info* fi) {

@@ -34,6 +34,8 @@ std::string JsonString(std::string_view s) {
   return out + "\"";
 }
 
+bool PassthroughOn(const FsContext& ctx) { return ctx.passthrough && ctx.passthrough->enabled(); }
+
 std::string Stats(FsContext& ctx) {
   std::ostringstream o;
   const OpStats& s = ctx.op_stats;
@@ -44,6 +46,8 @@ std::string Stats(FsContext& ctx) {
     << ",\"listing_cache_misses\":" << fs.listing_misses.load()
     << ",\"nodes\":" << ctx.fs->table().size() << ",\"open_files\":" << s.open_files.load()
     << ",\"open_dirs\":" << s.open_dirs.load() << ",\"resident_bytes\":" << ResidentBytes()
+    << ",\"passthrough\":" << (PassthroughOn(ctx) ? "true" : "false")
+    << ",\"passthrough_opens\":" << (ctx.io_modes ? ctx.io_modes->passthrough_opens() : 0)
     << ",\"operations\":{";
   bool first = true;
   for (int i = 0; i < static_cast<int>(OpKind::kCount); ++i) {
@@ -72,6 +76,10 @@ std::string StatsText(FsContext& ctx) {
                 static_cast<unsigned long long>(fs.copyups.load()), fs.copyup_bytes.load() / 1048576.0,
                 ctx.fs->table().size(), static_cast<long long>(s.open_files.load()),
                 ResidentBytes() / 1048576.0);
+  out += line;
+  std::snprintf(line, sizeof line, "  passthrough %s (%llu opens passed through)\n",
+                PassthroughOn(ctx) ? "on" : "off",
+                static_cast<unsigned long long>(ctx.io_modes ? ctx.io_modes->passthrough_opens() : 0));
   out += line;
   std::snprintf(line, sizeof line, "  directory listing cache: %llu hits, %llu misses\n",
                 static_cast<unsigned long long>(fs.listing_hits.load()),

@@ -158,6 +158,12 @@ bool HandleOption(ParseState* st, std::string_view opt) {
     o.writeback = b;
     return true;
   }
+  if (key == "passthrough") {
+    bool b;
+    if (!ParseBool01(val, &b)) return bad("expected passthrough=0 or passthrough=1");
+    o.passthrough = b;
+    return true;
+  }
   if (key == "copyup") {
     if (val == "full") return !(o.chunked_copyup = false);
     if (val == "chunked") return o.chunked_copyup = true;
@@ -399,7 +405,8 @@ std::string UsageText(const char* prog) {
          "  noatime nodev nosuid noexec context=CTX   mount flags\n"
          "  timeout=SECONDS      kernel entry/attribute cache time (default 86400)\n"
          "  threaded=N           worker threads (1 = single-threaded)\n"
-         "  writeback=0|1        kernel writeback cache\n"
+         "  writeback=0|1        kernel writeback cache (turns passthrough off)\n"
+         "  passthrough=0|1      the kernel reads and writes upper files itself (default 1)\n"
          "  squash_to_root squash_to_uid=N squash_to_gid=N uidmapping=H:C:N gidmapping=H:C:N\n"
          "  static_nlink noxattrs\n"
          "  quota=SIZE quota_inodes=N   limit the upper layer (ENOSPC beyond)\n"

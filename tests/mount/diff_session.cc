@@ -38,7 +38,7 @@ std::string DiffSession::Start() {
   std::string error;
   kernel_mount_ = MountKernelOverlay(kernel_layers_, kernel_mnt_, &error);
   if (!kernel_mount_) return "kernel overlay: " + error;
-  daemon_mount_ = MountFuse(exe_, daemon_layers_, daemon_mnt_, &error);
+  daemon_mount_ = MountFuse(exe_, daemon_layers_, daemon_mnt_, &error, options_.daemon_options);
   if (!daemon_mount_) return "daemon: " + error;
   kernel_runner_ = std::make_unique<OpRunner>(kernel_mnt_);
   daemon_runner_ = std::make_unique<OpRunner>(daemon_mnt_);
@@ -53,7 +53,7 @@ std::string DiffSession::RemountDaemon() {
     if (!error.empty()) return "unmount: " + error;
   }
   std::string error;
-  daemon_mount_ = MountFuse(exe_, daemon_layers_, daemon_mnt_, &error);
+  daemon_mount_ = MountFuse(exe_, daemon_layers_, daemon_mnt_, &error, options_.daemon_options);
   if (!daemon_mount_) return "remount: " + error;
   daemon_runner_ = std::make_unique<OpRunner>(daemon_mnt_);
   return "";

@@ -21,6 +21,8 @@ struct SessionOptions {
   // always gets kKernel).
   MarkerForm daemon_form = MarkerForm::kOci;
   bool read_only = false;
+  // More -o options for the daemon (",name=value,..."), after the layers.
+  std::string daemon_options;
 };
 
 class DiffSession {

@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
@@ -31,6 +32,8 @@ const char* KindName(OpKind kind) {
     case OpKind::kPreadSlot: return "pread_slot";
     case OpKind::kFtruncateSlot: return "ftruncate_slot";
     case OpKind::kFstatSlot: return "fstat_slot";
+    case OpKind::kMmapWriteSlot: return "mmap_write_slot";
+    case OpKind::kMmapReadSlot: return "mmap_read_slot";
     case OpKind::kWrite: return "write";
     case OpKind::kRead: return "read";
     case OpKind::kTruncate: return "truncate";
@@ -122,9 +125,11 @@ std::string Op::ToString() const {
       out << "slot=" << slot;
       break;
     case OpKind::kPwriteSlot:
+    case OpKind::kMmapWriteSlot:
       out << "slot=" << slot << ", off=" << offset << ", len=" << length << ", seed=" << seed;
       break;
     case OpKind::kPreadSlot:
+    case OpKind::kMmapReadSlot:
       out << "slot=" << slot << ", off=" << offset << ", len=" << length;
       break;
     case OpKind::kFtruncateSlot:
@@ -232,6 +237,27 @@ OpResult OpRunner::Run(const Op& op) {
     }
     case OpKind::kFtruncateSlot:
       return FromRet(ftruncate(fds_[op.slot], op.offset));
+    case OpKind::kMmapWriteSlot:
+    case OpKind::kMmapReadSlot: {
+      struct stat st;
+      if (fstat(fds_[op.slot], &st) != 0) return Failed();
+      if (op.length == 0 || op.offset + static_cast<off_t>(op.length) > st.st_size)
+        return {-1, ENXIO, ""};  // a mapping past the end would SIGBUS
+      const bool write = op.kind == OpKind::kMmapWriteSlot;
+      void* p = mmap(nullptr, op.length, write ? PROT_READ | PROT_WRITE : PROT_READ,
+                     MAP_SHARED, fds_[op.slot], op.offset);
+      if (p == MAP_FAILED) return Failed();
+      OpResult r{0, 0, ""};
+      if (write) {
+        std::string data = PatternBytes(op.seed, op.length);
+        std::memcpy(p, data.data(), data.size());
+        if (msync(p, op.length, MS_SYNC) != 0) r = Failed();
+      } else {
+        r.payload = DataDigest(static_cast<const char*>(p), op.length);
+      }
+      munmap(p, op.length);
+      return r;
+    }
     case OpKind::kFstatSlot: {
       struct stat st;
       if (fstat(fds_[op.slot], &st) != 0) return Failed();
@@ -481,6 +507,21 @@ Op FtruncateSlot(int slot, off_t length) {
 Op FstatSlot(int slot) {
   Op op = Make(OpKind::kFstatSlot);
   op.slot = slot;
+  return op;
+}
+Op MmapWriteSlot(int slot, off_t offset, size_t length, uint64_t seed) {
+  Op op = Make(OpKind::kMmapWriteSlot);
+  op.slot = slot;
+  op.offset = offset;
+  op.length = length;
+  op.seed = seed;
+  return op;
+}
+Op MmapReadSlot(int slot, off_t offset, size_t length) {
+  Op op = Make(OpKind::kMmapReadSlot);
+  op.slot = slot;
+  op.offset = offset;
+  op.length = length;
   return op;
 }
 

@@ -18,6 +18,8 @@ enum class OpKind {
   kPreadSlot,
   kFtruncateSlot,
   kFstatSlot,
+  kMmapWriteSlot,  // MAP_SHARED mmap of slot's [offset, offset+length), write pattern, msync
+  kMmapReadSlot,   // mmap of slot's [offset, offset+length), digest of what it shows
   kWrite,       // open(path, O_WRONLY|flags) + pwrite + close
   kRead,        // open(path, O_RDONLY) + pread + close
   kTruncate,
@@ -118,5 +120,9 @@ Op PwriteSlot(int slot, off_t offset, size_t length, uint64_t seed);
 Op PreadSlot(int slot, off_t offset, size_t length);
 Op FtruncateSlot(int slot, off_t length);
 Op FstatSlot(int slot);
+// offset: a multiple of the page size; the range must lie within the file
+// (checked before mapping: ENXIO otherwise, never a SIGBUS).
+Op MmapWriteSlot(int slot, off_t offset, size_t length, uint64_t seed);
+Op MmapReadSlot(int slot, off_t offset, size_t length);
 
 }  // namespace strata::mounttest

@@ -51,6 +51,9 @@ usage: sudo bench/workload.sh [options]
                       /var/tmp/strata-bench-quick with --quick; or \$STRATA_BENCH_DIR)
   --regen             regenerate the layer stack even if it is up to date
   --no-memory         skip the memory measure
+  --upper-fs F        where the uppers live: 'image' (default), a fresh journaled
+                      ext4 made for this run on a loop device; 'dir', the work
+                      dir's own filesystem
   --list              list the workloads and exit
 Environment: STRATAFS (default build/fs/stratafs), FUSE_OVERLAYFS (default
 /usr/bin/fuse-overlayfs), STRATAFS_OPTS / FUSE_OVERLAYFS_OPTS / KERNEL_OPTS
@@ -68,6 +71,7 @@ quick=0
 workdir="${STRATA_BENCH_DIR:-}"
 regen=0
 memory=1
+upper_fs=image
 runs_given=0
 while (($#)); do
   case "$1" in
@@ -78,6 +82,7 @@ while (($#)); do
     --workdir) workdir="$2"; shift 2 ;;
     --regen) regen=1; shift ;;
     --no-memory) memory=0; shift ;;
+    --upper-fs) upper_fs="$2"; shift 2 ;;
     --list) for w in "${kWorkloads[@]}"; do printf '%-12s %s\n' "$w" "${kLabel[$w]}"; done
             printf '%-12s %s\n' memory 'daemon RSS per cached inode (find -ls, then drop_caches)'
             exit 0 ;;
@@ -86,6 +91,7 @@ while (($#)); do
   esac
 done
 [[ "$runs" =~ ^[1-9][0-9]*$ ]] || { echo "workload.sh: --runs needs a positive number" >&2; exit 2; }
+[[ "$upper_fs" == image || "$upper_fs" == dir ]] || { echo "workload.sh: --upper-fs takes image or dir" >&2; exit 2; }
 if ((quick)); then
   ((runs_given)) || runs=1
   workdir="${workdir:-/var/tmp/strata-bench-quick}"
@@ -142,8 +148,11 @@ fi
 
 readonly D="$workdir"
 readonly M="$D/mnt"
-readonly RUN_UPPER="$D/run/upper"
-readonly RUN_WORK="$D/run/work"
+# Each mount's upper and work dir, under $RUN_FS (a filesystem of their own
+# with --upper-fs image).
+readonly RUN_FS="$D/run"
+readonly RUN_UPPER="$RUN_FS/x/upper"
+readonly RUN_WORK="$RUN_FS/x/work"
 readonly LOWERS="$D/layers/l1:$D/layers/l2:$D/layers/l3"
 
 log() { printf '%s\n' "$*" >&2; }
@@ -315,7 +324,7 @@ find_daemon() {
 # Sets daemon_pid for FUSE implementations.
 mount_impl() {
   local impl="$1" lowers="$2" template="$3" opts
-  rm -rf "$D/run"
+  rm -rf "$RUN_FS/x"
   mkdir -p "$RUN_WORK" "$M"
   if [[ -n "$template" ]]; then
     cp -a "$template" "$RUN_UPPER"
@@ -349,7 +358,7 @@ unmount_impl() {
     done
   fi
   daemon_pid=""
-  rm -rf "$D/run"
+  rm -rf "$RUN_FS/x"
 }
 
 # utime + stime of a process, in clock ticks.
@@ -512,14 +521,36 @@ measure_memory() {
   unmount_impl
 }
 
+# The uppers' filesystem. The root filesystem of the machines here is ext4
+# without a journal, and such an ext4 skips, when it allocates an inode, every
+# inode freed in the last 5 seconds (300 while its table block is dirty),
+# reading each one's deletion time: right after a run's upper is deleted,
+# creating a file in the next took ~1 ms instead of ~20 us, for kernel
+# overlayfs and the daemons alike, which buried their differences on every
+# workload that creates files (untar, chmod's copy-ups, rm's whiteouts, mv).
+# A journaled ext4 (mkfs.ext4's default, as on most hosts) has no such check.
+make_upper_fs() {
+  local img="$D/upper-fs.img" size_gb=20
+  ((quick)) && size_gb=4
+  mountpoint -q "$RUN_FS" && force_unmount "$RUN_FS"
+  rm -rf "$RUN_FS" "$img"
+  mkdir -p "$RUN_FS"
+  [[ "$upper_fs" == dir ]] && return 0
+  truncate -s "${size_gb}G" "$img" || die "cannot make $img"
+  # No lazy initialisation: it would write in the background during the runs.
+  mkfs.ext4 -q -F -E lazy_itable_init=0,lazy_journal_init=0 "$img" || die "mkfs.ext4 $img failed"
+  mount -o loop "$img" "$RUN_FS" || die "cannot mount $img (loop device)"
+}
+
 # ------------------------------------------------------------------- main ---
 
 generate
+make_upper_fs
 
 # The tree stratafs presumably comes from; only a hint when STRATAFS points elsewhere.
 tree_rev=$(git -C "$kRepo" log -1 --format=%h 2>/dev/null || echo '?')
 [[ -n "$(git -C "$kRepo" status --porcelain -- fs 2>/dev/null)" ]] && tree_rev+=" + uncommitted changes in fs/"
-log "work dir $D, runs $runs, implementations ${impl_list[*]}"
+log "work dir $D, runs $runs, implementations ${impl_list[*]}, uppers on $([[ "$upper_fs" == image ]] && echo "a fresh journaled ext4 (loop)" || echo "the work dir's filesystem")"
 log "stratafs: $STRATAFS (tree at $tree_rev)"
 started=$(date -u '+%Y-%m-%d %H:%M UTC')
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -554,6 +585,11 @@ has() { [[ ",$impls," == *",$1,"* ]]; }
   echo "### $started — $(nproc) vCPU, kernel $(uname -r), $runs runs, median wall time"
   echo
   echo "Load average before / after: $load_before / $(cut -d' ' -f1-3 /proc/loadavg)."
+  if [[ "$upper_fs" == image ]]; then
+    echo "Uppers on a fresh journaled ext4 (loop device); lowers on the work dir's filesystem."
+  else
+    echo "Uppers and lowers on the work dir's filesystem."
+  fi
   [[ " ${impl_list[*]} " == *" stratafs "* ]] && echo "stratafs: \`$STRATAFS\`, tree at $tree_rev."
   [[ " ${impl_list[*]} " == *" fuse-overlayfs "* ]] &&
     echo "fuse-overlayfs: $("$FUSE_OVERLAYFS" --version 2>/dev/null | sed -n 's/^fuse-overlayfs: version //p' | head -1)."
@@ -602,6 +638,7 @@ has() { [[ ",$impls," == *",$1,"* ]]; }
   [[ " ${impl_list[*]} " == *" stratafs "* ]] && cmd+=" STRATAFS=${STRATAFS#"$kRepo"/}"
   cmd+=" bench/workload.sh --runs $runs"
   ((quick)) && cmd+=" --quick"
+  [[ "$upper_fs" != image ]] && cmd+=" --upper-fs $upper_fs"
   [[ -n "$only" ]] && cmd+=" --only $only"
   [[ "$impls" != "$kAllImpls" ]] && cmd+=" --impl $impls"
   echo "Command: \`$cmd\`"

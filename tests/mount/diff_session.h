@@ -22,7 +22,7 @@ struct SessionOptions {
   MarkerForm daemon_form = MarkerForm::kOci;
   bool read_only = false;
   // More -o options for the daemon (",name=value,..."), after the layers.
-  std::string daemon_options;
+  std::string daemon_options{};
 };
 
 class DiffSession {

@@ -172,8 +172,10 @@ Result<int> KernelPassthrough::OpenBacking(int fd) {
   int id = ::ioctl(dev_fd_, kBackingOpen, &map);
   if (id > 0) return id;
   const int e = id < 0 ? errno : EIO;
-  if (e == EPERM || e == ENOTTY || e == EOPNOTSUPP) {
-    // Not for this daemon (no CAP_SYS_ADMIN) or not on this kernel: stop asking.
+  if (e == EPERM || e == ENOTTY || e == EOPNOTSUPP || e == ELOOP) {
+    // Not for this daemon (no CAP_SYS_ADMIN), not on this kernel, or not on
+    // this filesystem (ELOOP: itself stacked, e.g. an upper on overlayfs in a
+    // nested container; every upper file is on it): stop asking.
     if (enabled_.exchange(false))
       spdlog::info("FUSE passthrough unavailable ({}): file data goes through the daemon",
                    std::strerror(e));

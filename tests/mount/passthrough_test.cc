@@ -10,9 +10,13 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <string>
 
 #include "tests/mount/diff_test_base.h"
+#include "tests/mount/mounts.h"
+#include "tests/mount/temp_dir.h"
+#include "tests/mount/watchdog.h"
 
 namespace strata::mounttest {
 namespace {
@@ -118,6 +122,46 @@ TEST_F(Passthrough, UnlinkedOpenUpperFileKeepsWorking) {
        PwriteSlot(0, 65536, 10000, 5), PreadSlot(0, 0, 80000), FstatSlot(0),
        MmapReadSlot(0, 0, 65536), CloseSlot(0), Stat("gone")});
   FinishAndCompare();
+}
+
+// An upper on a stacked filesystem (a nested container's storage on
+// overlayfs) cannot back passthrough files (the kernel says ELOOP): the
+// daemon keeps their data itself, and nothing else changes.
+TEST(PassthroughFallback, UpperOnOverlayfsKeepsDataInTheDaemon) {
+  Watchdog watchdog("PassthroughFallback.UpperOnOverlayfsKeepsDataInTheDaemon", 60);
+  TempDir dir("pt-nested");
+  LayerPaths outer{{dir.Sub("outer-lower", true)}, dir.Sub("outer-upper", true),
+                   dir.Sub("outer-work", true)};
+  const std::string outer_mnt = dir.Sub("outer", true);
+  std::string error;
+  auto outer_mount = MountKernelOverlay(outer, outer_mnt, &error);
+  ASSERT_TRUE(outer_mount) << error;
+  LayerPaths inner{{dir.Sub("lower", true)}, dir.Sub("outer/upper", true),
+                   dir.Sub("outer/work", true)};
+  {
+    std::ofstream(inner.lowers[0] + "/f") << "lower\n";
+  }
+  const std::string mnt = dir.Sub("mnt", true);
+  auto mount = MountFuse(StratafsPath(), inner, mnt, &error);
+  ASSERT_TRUE(mount) << error;
+  std::ofstream(mnt + "/new") << "hello\n";
+  std::ofstream(mnt + "/f", std::ios::app) << "more\n";
+  std::string a, b;
+  std::getline(std::ifstream(mnt + "/new"), a);
+  {
+    std::ifstream f(mnt + "/f");
+    std::string line;
+    while (std::getline(f, line)) b += line + ";";
+  }
+  EXPECT_EQ(a, "hello");
+  EXPECT_EQ(b, "lower;more;");
+  char stats[16384];
+  ssize_t n = getxattr(mnt.c_str(), "trusted.strata.stats", stats, sizeof stats);
+  ASSERT_GT(n, 0);
+  EXPECT_NE(std::string(stats, static_cast<size_t>(n)).find("\"passthrough\":false"),
+            std::string::npos);
+  EXPECT_EQ(mount->Unmount(), "");
+  EXPECT_EQ(outer_mount->Unmount(), "");
 }
 
 }  // namespace

@@ -34,6 +34,17 @@ int WriteOne(const std::string& p) {
   return e;
 }
 
+// After one write by the caller: 0 when no set-ID bit is left, 240 + 1
+// (set-user-ID) + 2 (set-group-ID) when some is (above every errno, and within
+// the exit status the test child reports), or the errno of a failure.
+int WriteThenSetIdBits(const std::string& p) {
+  if (int e = WriteOne(p)) return e;
+  struct stat st;
+  if (::stat(p.c_str(), &st) != 0) return errno;
+  const int bits = ((st.st_mode & S_ISUID) ? 1 : 0) | ((st.st_mode & S_ISGID) ? 2 : 0);
+  return bits ? 240 + bits : 0;
+}
+
 int ListDir(const std::string& p) {
   DIR* d = ::opendir(p.c_str());
   if (!d) return errno;
@@ -82,6 +93,12 @@ class HostileUsers : public Differential {
     ASSERT_EQ(::mkdir((l2 + "/opq").c_str(), 0755), 0);
     ASSERT_TRUE(WriteFile(l2 + "/opq/hidden", "hidden", 0644));
     ASSERT_TRUE(WriteFile(l2 + "/tagged", "t", 0666));
+    // World-writable set-ID files, in a lower (written through a copy-up)
+    // and in the upper (its data passed through to the kernel).
+    ASSERT_TRUE(WriteFile(l2 + "/setid_lower", "l", 0666));
+    ASSERT_EQ(::chmod((l2 + "/setid_lower").c_str(), 06777), 0);
+    ASSERT_TRUE(WriteFile(up + "/setid_upper", "u", 0666));
+    ASSERT_EQ(::chmod((up + "/setid_upper").c_str(), 06777), 0);
     for (const char* x : {"trusted.overlay.origin", "user.overlay.origin", "user.strata.origin", "user.visible"})
       ASSERT_EQ(::setxattr((l2 + "/tagged").c_str(), x, "v", 1, 0), 0) << x;
   }
@@ -119,6 +136,24 @@ TEST_F(HostileUsers, ModesAreEnforcedLikeKernelOverlayfs) {
   EXPECT_EQ(0, Same("mknod a fifo", [&](auto m) { return Errno(::mknod(p(m, "writable/fifo").c_str(), S_IFIFO | 0666, 0) == 0); }, u, g));
   ExpectServing();
   std::printf("hostile users: %d cases compared with kernel overlayfs\n", cases_);
+}
+
+// A write by a user without CAP_FSETID clears the set-ID bits (kernel rule):
+// whether the daemon copies the file up, or the kernel writes the upper file
+// itself through passthrough and asks the daemon only to change the mode.
+TEST_F(HostileUsers, WritesClearSetIdBitsLikeKernelOverlayfs) {
+  auto p = [](const std::string& m, const char* rel) { return m + "/" + rel; };
+  for (const char* f : {"setid_lower", "setid_upper"}) {
+    EXPECT_EQ(0, Same(std::string("write world-writable set-ID ") + f,
+                      [&](auto m) { return WriteThenSetIdBits(p(m, f)); }, kNobody, kNogroup));
+    // Once more: the copy is in the upper now, its bits were cleared; set them
+    // again as root and write as nobody.
+    Same(std::string("set-ID bits again on ") + f,
+         [&](auto m) { return Errno(::chmod(p(m, f).c_str(), 06777) == 0); }, 0, 0);
+    EXPECT_EQ(0, Same(std::string("write ") + f + " again",
+                      [&](auto m) { return WriteThenSetIdBits(p(m, f)); }, kNobody, kNogroup));
+  }
+  ExpectServing();
 }
 
 TEST_F(HostileUsers, XattrsArePrivateLikeKernelOverlayfs) {

@@ -154,7 +154,7 @@ int main(int argc, char* argv[]) {
   // Passthrough needs CAP_SYS_ADMIN to register backing files; the kernel
   // refuses it with the writeback cache.
   if (opts->passthrough && !opts->writeback && ::geteuid() == 0) {
-    ctx.passthrough = std::make_unique<strata::ops::KernelPassthrough>(true);
+    ctx.passthrough = std::make_unique<strata::ops::KernelPassthrough>();
     if (ctx.passthrough->Install(se)) {
       auto* pt = ctx.passthrough.get();
       ctx.io_modes = std::make_unique<strata::IoModeTable>(

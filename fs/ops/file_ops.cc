@@ -29,12 +29,11 @@ int AdjustFlags(fuse_req_t req, int flags) {
 }
 
 // Whether the kernel may read and write the handle's file by itself (FUSE
-// passthrough): its data is whole in the upper, so no copy-up can move it and
-// no chunk is missing, or the mount is read-only, so nothing is ever copied
-// up; and no write needs counting for a quota. A lower file of a writable
-// mount stays with us: once another open copies it up, this handle must read
-// the copy (FileHandle::Current), which a backing file cannot follow. (A
-// read-only mount, with or without an upper, never copies up.)
+// passthrough): its data is whole in the upper (no copy-up can move it, no
+// chunk is missing), or the mount is read-only (nothing is ever copied up);
+// and no write needs counting for a quota. A lower file of a writable mount
+// stays with us: once another open copies it up, this handle must read the
+// copy (FileHandle::Current), which a backing file cannot follow.
 bool MayPassThrough(const FsContext& ctx, FileHandle* fh) {
   if (!ctx.passthrough || !ctx.passthrough->enabled()) return false;
   if (!S_ISREG(fh->node()->type()) || ctx.fs->quota().enabled()) return false;

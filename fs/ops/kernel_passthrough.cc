@@ -1,6 +1,5 @@
 #include "fs/ops/kernel_passthrough.h"
 
-#include <fcntl.h>
 #include <linux/fuse.h>
 #include <spdlog/spdlog.h>
 #include <sys/ioctl.h>
@@ -8,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <cstring>
 
 #include "fs/ops/fs_context.h"
@@ -102,8 +102,8 @@ void KernelPassthrough::SawInit(uint64_t unique, const void* init_in, size_t len
   init_unique_.store(unique, std::memory_order_release);
 }
 
-bool KernelPassthrough::PatchInit(struct iovec* iov, int count, void* scratch) {
-  if (count != 2 || iov[1].iov_len != sizeof(InitOut)) return false;
+bool KernelPassthrough::PatchInit(struct iovec* iov, char* scratch) {
+  if (iov[1].iov_len != sizeof(InitOut)) return false;
   InitOut out;
   std::memcpy(&out, iov[1].iov_base, sizeof out);
   if (out.flags & FUSE_WRITEBACK_CACHE) return false;  // the kernel would ignore us
@@ -119,47 +119,47 @@ ssize_t KernelPassthrough::Writev(int fd, struct iovec* iov, int count, void* us
   if (count < 1 || iov[0].iov_len < sizeof(fuse_out_header)) return ::writev(fd, iov, count);
   fuse_out_header h;
   std::memcpy(&h, iov[0].iov_base, sizeof h);
-  KernelPassthrough* self = Of(userdata);
   alignas(8) char scratch[256];
-  struct iovec patched[2];
+  struct iovec patched[2] = {};
+  if (count == 2) {
+    patched[0] = iov[0];
+    patched[1] = iov[1];
+  }
   if (t_request.fh != nullptr && h.unique == t_request.unique) {
     FileHandle* fh = t_request.fh;
     const int backing_id = t_request.backing_id;
-    t_request.fh = nullptr;
-    t_request.backing_id = 0;
-    // OPEN replies fuse_open_out; CREATE, fuse_entry_out then fuse_open_out.
-    const size_t len = count == 2 ? iov[1].iov_len : 0;
-    if (h.error == 0 &&
-        (len == sizeof(OpenOut) || len == sizeof(fuse_entry_out) + sizeof(OpenOut))) {
-      std::memcpy(scratch, iov[1].iov_base, len);
-      OpenOut o;
-      std::memcpy(&o, scratch + len - sizeof o, sizeof o);
-      o.open_flags = (o.open_flags & ~FOPEN_KEEP_CACHE) | kFopenPassthrough;
-      o.backing_id = backing_id;
-      std::memcpy(scratch + len - sizeof o, &o, sizeof o);
-      patched[0] = iov[0];
-      patched[1] = {scratch, len};
-      return ::writev(fd, patched, 2);
-    }
-    if (h.error == 0) self->CountAsCached(static_cast<FsContext*>(userdata), fh);
+    EndOpenReply();
+    if (h.error != 0) return ::writev(fd, iov, count);
+    if (count == 2 && PatchOpen(patched, backing_id, scratch)) return ::writev(fd, patched, 2);
+    Of(userdata)->CountAsCached(static_cast<FsContext*>(userdata), fh);
     return ::writev(fd, iov, count);
   }
-  if (h.error == 0 && count == 2 && h.unique != 0) {
-    if (self->wanted_ && h.unique == self->init_unique_.load(std::memory_order_acquire) &&
-               self->kernel_offers_.load(std::memory_order_relaxed)) {
-      patched[0] = iov[0];
-      patched[1] = iov[1];
-      if (self->PatchInit(patched, 2, scratch)) {
-        ssize_t n = ::writev(fd, patched, 2);
-        if (n >= 0) {
-          self->enabled_.store(true, std::memory_order_release);
-          spdlog::debug("FUSE passthrough negotiated");
-        }
-        return n;
-      }
+  KernelPassthrough* self = Of(userdata);
+  if (count == 2 && h.error == 0 && h.unique != 0 &&
+      h.unique == self->init_unique_.load(std::memory_order_acquire) &&
+      self->kernel_offers_.load(std::memory_order_relaxed) && self->PatchInit(patched, scratch)) {
+    ssize_t n = ::writev(fd, patched, 2);
+    if (n >= 0) {
+      self->enabled_.store(true, std::memory_order_release);
+      spdlog::debug("FUSE passthrough negotiated");
     }
+    return n;
   }
   return ::writev(fd, iov, count);
+}
+
+bool KernelPassthrough::PatchOpen(struct iovec* iov, int backing_id, char* scratch) {
+  // OPEN replies fuse_open_out; CREATE, fuse_entry_out then fuse_open_out.
+  const size_t len = iov[1].iov_len;
+  if (len != sizeof(OpenOut) && len != sizeof(fuse_entry_out) + sizeof(OpenOut)) return false;
+  std::memcpy(scratch, iov[1].iov_base, len);
+  OpenOut o;
+  std::memcpy(&o, scratch + len - sizeof o, sizeof o);
+  o.open_flags = (o.open_flags & ~FOPEN_KEEP_CACHE) | kFopenPassthrough;
+  o.backing_id = backing_id;
+  std::memcpy(scratch + len - sizeof o, &o, sizeof o);
+  iov[1] = {scratch, len};
+  return true;
 }
 
 ssize_t KernelPassthrough::SpliceSend(int fdin, off_t* offin, int fdout, off_t* offout, size_t len,

@@ -35,8 +35,9 @@ struct FsContext;
 
 class KernelPassthrough {
  public:
-  // `wanted`: the mount allows passthrough (passthrough=1, no writeback).
-  explicit KernelPassthrough(bool wanted) : wanted_(wanted) {}
+  // Made only for a mount that wants it (passthrough=1, no writeback cache,
+  // a daemon started by root).
+  KernelPassthrough() = default;
 
   // Wraps the session's device I/O. Call after fuse_session_mount and before
   // the session loop (the INIT request comes in the loop).
@@ -65,10 +66,12 @@ class KernelPassthrough {
   static ssize_t SpliceSend(int fdin, off_t* offin, int fdout, off_t* offout, size_t len,
                             unsigned int flags, void* userdata);
   void SawInit(uint64_t unique, const void* init_in, size_t len);
-  bool PatchInit(struct iovec* iov, int count, void* scratch);
+  // Rewrite iov[1] (the reply's body) into `scratch` (256 bytes); false
+  // when the body is not what the reply should carry.
+  bool PatchInit(struct iovec* iov, char* scratch);
+  static bool PatchOpen(struct iovec* iov, int backing_id, char* scratch);
   void CountAsCached(FsContext* ctx, FileHandle* fh);
 
-  const bool wanted_;
   int dev_fd_ = -1;
   std::atomic<uint64_t> init_unique_{0};
   std::atomic<bool> kernel_offers_{false};

@@ -141,9 +141,15 @@ TEST_F(MountOptionsTest, Defaults) {
   EXPECT_FALSE(o.nosuid);
   EXPECT_FALSE(o.noexec);
   EXPECT_FALSE(o.writeback);
+  EXPECT_TRUE(o.passthrough);
   EXPECT_FALSE(o.noxattrs);
   EXPECT_EQ(o.squash_to_uid, -1);
   EXPECT_EQ(o.squash_to_gid, -1);
+}
+
+TEST_F(MountOptionsTest, PassthroughValues) {
+  EXPECT_FALSE(Parse({"stratafs", "-o", Opts("passthrough=0"), mnt_}).passthrough);
+  EXPECT_TRUE(Parse({"stratafs", "-o", Opts("passthrough=1"), mnt_}).passthrough);
 }
 
 TEST_F(MountOptionsTest, FsyncValues) {
@@ -168,7 +174,7 @@ TEST_F(MountOptionsTest, UnknownOptionsAreCollectedNotFatal) {
 TEST_F(MountOptionsTest, InvalidValuesAreRejected) {
   for (const char* bad : {"fsync=2", "fsync=", "threaded=x", "threaded=-1", "timeout=-1",
                           "timeout=abc", "uidmapping=bad", "gidmapping=0:1", "squash_to_uid=x",
-                          "writeback=maybe"}) {
+                          "writeback=maybe", "passthrough=2", "passthrough="}) {
     SCOPED_TRACE(bad);
     std::string e = ParseError({"stratafs", "-o", Opts(bad), mnt_});
     std::string key(bad, std::string_view(bad).find('='));

@@ -14,8 +14,9 @@
 //     open handler announced just before it replied (same thread: libfuse
 //     replies from the thread that runs the request).
 // Backing files are registered with the FUSE_DEV_IOC_BACKING_OPEN ioctl on
-// the device, which needs CAP_SYS_ADMIN: a daemon without it (rootless)
-// silently keeps every file in cached mode.
+// the device, which needs CAP_SYS_ADMIN: a daemon without it (root in a user
+// namespace), or an upper the kernel cannot back files on (ELOOP: itself
+// stacked), keeps every file in cached mode after its first open.
 //
 // Which files may be passed through, and the kernel's rules on mixing modes,
 // are IoModeTable's (fs/node/io_mode_table.h) and the open handler's.

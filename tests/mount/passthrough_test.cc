@@ -100,7 +100,7 @@ TEST_F(Passthrough, ModesMixAcrossCopyUpLikeKernelOverlayfs) {
        PreadSlot(3, 16384, 4096), MmapReadSlot(3, 0, 20480), FtruncateSlot(2, 6000), FstatSlot(3),
        PreadSlot(3, 0, 20000), PwriteSlot(2, 150000, 100, 11), FstatSlot(3), CloseSlot(2),
        CloseSlot(3),
-       // Pages the kernel cached before the passthrough writes must not show.
+       // Reopened: read and mapped, it shows what both modes wrote.
        // (Slot 0 was never mapped after the copy-up: see KNOWN_FAILURES.md.)
        OpenSlot(0, "random_200k", O_RDONLY), PreadSlot(0, 0, 200000), MmapReadSlot(0, 0, 8192),
        CloseSlot(0), Read("random_200k")});

@@ -16,6 +16,7 @@
 #include "fs/core/union_fs.h"
 #include "fs/layer/layer.h"
 #include "fs/log_setup.h"
+#include "fs/ops/device_io.h"
 #include "fs/ops/fs_context.h"
 #include "fs/ops/operations.h"
 #include "fs/options/mount_options.h"
@@ -155,14 +156,18 @@ int main(int argc, char* argv[]) {
   // refuses it with the writeback cache.
   if (opts->passthrough && !opts->writeback && ::geteuid() == 0) {
     ctx.passthrough = std::make_unique<strata::ops::KernelPassthrough>();
-    if (ctx.passthrough->Install(se)) {
-      auto* pt = ctx.passthrough.get();
-      ctx.io_modes = std::make_unique<strata::IoModeTable>(
-          [pt](int fd) { return pt->OpenBacking(fd); },
-          [pt](int id) { pt->CloseBacking(id); });
-    } else {
-      ctx.passthrough.reset();
-    }
+    ctx.passthrough->Attach(fuse_session_fd(se));
+    auto* pt = ctx.passthrough.get();
+    ctx.io_modes = std::make_unique<strata::IoModeTable>(
+        [pt](int fd) { return pt->OpenBacking(fd); }, [pt](int id) { pt->CloseBacking(id); });
+  }
+  // One worker thread can only be on one CPU.
+  if (opts->cpu_local && opts->threads != 1) ctx.reader = strata::CpuLocalReader::ForThisProcess();
+  if ((ctx.passthrough || ctx.reader) && !strata::ops::InstallDeviceIo(se)) {
+    spdlog::warn("cannot wrap the FUSE device I/O: no passthrough, no CPU-local pickup");
+    ctx.io_modes.reset();
+    ctx.passthrough.reset();
+    ctx.reader.reset();
   }
   // The mount is live: the parent returns only now, so callers can use it at once.
   if (fuse_daemonize(opts->foreground ? 1 : 0) != 0) {
@@ -183,7 +188,14 @@ int main(int argc, char* argv[]) {
     fuse_loop_config* lc = fuse_loop_cfg_create();
     fuse_loop_cfg_set_clone_fd(lc, 1);
     fuse_loop_cfg_set_max_threads(lc, opts->threads ? opts->threads : 16);
-    fuse_loop_cfg_set_idle_threads(lc, opts->threads ? opts->threads : 8);
+    // With CPU-local pickup every idle worker wakes for each request: keep
+    // two per CPU, so one waits on the caller's CPU while the other is still
+    // on its way back from the last reply (one per CPU: ls -lR 1.36 s, two:
+    // 1.27 s; median of 4).
+    const unsigned idle = opts->threads ? opts->threads
+                          : ctx.reader  ? static_cast<unsigned>(2 * ctx.reader->cpu_count())
+                                        : 8;
+    fuse_loop_cfg_set_idle_threads(lc, idle);
     rc = fuse_session_loop_mt(se, lc);
     fuse_loop_cfg_destroy(lc);
   }

@@ -15,6 +15,7 @@
 #include "fs/node/io_mode_table.h"
 #include "fs/ops/kernel_passthrough.h"
 #include "fs/ops/op_stats.h"
+#include "fs/sys/cpu_local_reader.h"
 
 namespace strata::ops {
 
@@ -30,6 +31,8 @@ struct FsContext {
   // mode of every node with open files (see kernel_passthrough.h).
   std::unique_ptr<KernelPassthrough> passthrough;
   std::unique_ptr<IoModeTable> io_modes;
+  // How workers read requests (null: blocking read(), as libfuse does).
+  std::unique_ptr<CpuLocalReader> reader;
   // Open chunked files (copyup=chunked), one per upper inode.
   std::unique_ptr<chunked::ChunkedFileTable> chunked_files;
   // What `strata` reads back through the status xattrs (status_xattr.h).

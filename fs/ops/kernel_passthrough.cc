@@ -60,36 +60,15 @@ struct ThreadRequest {
 };
 thread_local ThreadRequest t_request;
 
-KernelPassthrough* Of(void* userdata) {
-  return static_cast<FsContext*>(userdata)->passthrough.get();
-}
-
 }  // namespace
 
-bool KernelPassthrough::Install(fuse_session* se) {
-  dev_fd_ = fuse_session_fd(se);
-  fuse_custom_io io{};
-  io.read = &KernelPassthrough::Read;
-  io.writev = &KernelPassthrough::Writev;
-  // Without it libfuse would stop splicing big READ replies.
-  io.splice_send = &KernelPassthrough::SpliceSend;
-  // No splice_receive: a spliced request would reach libfuse without passing
-  // here (and the 1 MiB pipe it needs is refused without CAP_SYS_RESOURCE).
-  return fuse_session_custom_io(se, &io, dev_fd_) == 0;
-}
-
-ssize_t KernelPassthrough::Read(int fd, void* buf, size_t len, void* userdata) {
-  ssize_t n = ::read(fd, buf, len);
-  if (n < static_cast<ssize_t>(sizeof(fuse_in_header))) return n;
-  const int saved = errno;
+void KernelPassthrough::SawRequest(const void* buf, size_t len) {
+  if (len < sizeof(fuse_in_header)) return;
   fuse_in_header h;
   std::memcpy(&h, buf, sizeof h);
   t_request = ThreadRequest{h.unique, 0, nullptr};
   if (h.opcode == FUSE_INIT)
-    Of(userdata)->SawInit(h.unique, static_cast<char*>(buf) + sizeof h,
-                          static_cast<size_t>(n) - sizeof h);
-  errno = saved;
-  return n;
+    SawInit(h.unique, static_cast<const char*>(buf) + sizeof h, len - sizeof h);
 }
 
 void KernelPassthrough::SawInit(uint64_t unique, const void* init_in, size_t len) {
@@ -115,7 +94,7 @@ bool KernelPassthrough::PatchInit(struct iovec* iov, char* scratch) {
   return true;
 }
 
-ssize_t KernelPassthrough::Writev(int fd, struct iovec* iov, int count, void* userdata) {
+ssize_t KernelPassthrough::Writev(int fd, struct iovec* iov, int count, FsContext* ctx) {
   if (count < 1 || iov[0].iov_len < sizeof(fuse_out_header)) return ::writev(fd, iov, count);
   fuse_out_header h;
   std::memcpy(&h, iov[0].iov_base, sizeof h);
@@ -131,16 +110,15 @@ ssize_t KernelPassthrough::Writev(int fd, struct iovec* iov, int count, void* us
     EndOpenReply();
     if (h.error != 0) return ::writev(fd, iov, count);
     if (count == 2 && PatchOpen(patched, backing_id, scratch)) return ::writev(fd, patched, 2);
-    Of(userdata)->CountAsCached(static_cast<FsContext*>(userdata), fh);
+    CountAsCached(ctx, fh);
     return ::writev(fd, iov, count);
   }
-  KernelPassthrough* self = Of(userdata);
   if (count == 2 && h.error == 0 && h.unique != 0 &&
-      h.unique == self->init_unique_.load(std::memory_order_acquire) &&
-      self->kernel_offers_.load(std::memory_order_relaxed) && self->PatchInit(patched, scratch)) {
+      h.unique == init_unique_.load(std::memory_order_acquire) &&
+      kernel_offers_.load(std::memory_order_relaxed) && PatchInit(patched, scratch)) {
     ssize_t n = ::writev(fd, patched, 2);
     if (n >= 0) {
-      self->enabled_.store(true, std::memory_order_release);
+      enabled_.store(true, std::memory_order_release);
       spdlog::debug("FUSE passthrough negotiated");
     }
     return n;
@@ -160,11 +138,6 @@ bool KernelPassthrough::PatchOpen(struct iovec* iov, int backing_id, char* scrat
   std::memcpy(scratch + len - sizeof o, &o, sizeof o);
   iov[1] = {scratch, len};
   return true;
-}
-
-ssize_t KernelPassthrough::SpliceSend(int fdin, off_t* offin, int fdout, off_t* offout, size_t len,
-                                      unsigned int flags, void*) {
-  return ::splice(fdin, offin, fdout, offout, len, flags);
 }
 
 Result<int> KernelPassthrough::OpenBacking(int fd) {

@@ -4,9 +4,9 @@
 // itself: no READ or WRITE request, no copy through the daemon (issue 3:
 // 256 MiB of writes into a copied-up file took 5-12x kernel overlayfs, all of
 // it round trips and copies). libfuse learnt the protocol in 3.17; Debian 12
-// has 3.14, whose INIT and OPEN replies cannot say it. So we wrap libfuse's
-// device I/O (fuse_session_custom_io, public API since 3.14) and add to two
-// replies what 3.14 leaves out, as the kernel's ABI (7.40) lays it down:
+// has 3.14, whose INIT and OPEN replies cannot say it. So libfuse's device
+// I/O is wrapped (device_io.h) and we add to two replies what 3.14 leaves
+// out, as the kernel's ABI (7.40) lays it down:
 //   - INIT: the FUSE_PASSTHROUGH flag and max_stack_depth 1, when the kernel
 //     offered the flag and the writeback cache is off (the kernel refuses the
 //     two together);
@@ -25,6 +25,8 @@
 #include <fuse_lowlevel.h>
 
 #include <atomic>
+#include <sys/uio.h>
+
 #include <cstdint>
 
 #include "fs/base/result.h"
@@ -40,9 +42,14 @@ class KernelPassthrough {
   // a daemon started by root).
   KernelPassthrough() = default;
 
-  // Wraps the session's device I/O. Call after fuse_session_mount and before
-  // the session loop (the INIT request comes in the loop).
-  bool Install(fuse_session* se);
+  // The session's device, for the backing-file ioctls. Call after
+  // fuse_session_mount.
+  void Attach(int dev_fd) { dev_fd_ = dev_fd; }
+
+  // Device I/O hooks (device_io.cc): every request read, and every reply
+  // sent, which may be rewritten.
+  void SawRequest(const void* buf, size_t len);
+  ssize_t Writev(int fd, struct iovec* iov, int count, FsContext* ctx);
 
   // The kernel agreed at INIT and backing files can be registered.
   bool enabled() const { return enabled_.load(std::memory_order_acquire); }
@@ -62,10 +69,6 @@ class KernelPassthrough {
   static void EndOpenReply();
 
  private:
-  static ssize_t Read(int fd, void* buf, size_t len, void* userdata);
-  static ssize_t Writev(int fd, struct iovec* iov, int count, void* userdata);
-  static ssize_t SpliceSend(int fdin, off_t* offin, int fdout, off_t* offout, size_t len,
-                            unsigned int flags, void* userdata);
   void SawInit(uint64_t unique, const void* init_in, size_t len);
   // Rewrite iov[1] (the reply's body) into `scratch` (256 bytes); false
   // when the body is not what the reply should carry.

@@ -48,6 +48,7 @@ std::string Stats(FsContext& ctx) {
     << ",\"open_dirs\":" << s.open_dirs.load() << ",\"resident_bytes\":" << ResidentBytes()
     << ",\"passthrough\":" << (PassthroughOn(ctx) ? "true" : "false")
     << ",\"passthrough_opens\":" << (ctx.io_modes ? ctx.io_modes->passthrough_opens() : 0)
+    << ",\"cpu_local_cpus\":" << (ctx.reader ? ctx.reader->cpu_count() : 0)
     << ",\"operations\":{";
   bool first = true;
   for (int i = 0; i < static_cast<int>(OpKind::kCount); ++i) {
@@ -80,6 +81,12 @@ std::string StatsText(FsContext& ctx) {
   std::snprintf(line, sizeof line, "  passthrough %s (%llu opens passed through)\n",
                 PassthroughOn(ctx) ? "on" : "off",
                 static_cast<unsigned long long>(ctx.io_modes ? ctx.io_modes->passthrough_opens() : 0));
+  out += line;
+  if (ctx.reader)
+    std::snprintf(line, sizeof line, "  requests taken on the caller's CPU (workers pinned over %zu CPUs)\n",
+                  ctx.reader->cpu_count());
+  else
+    std::snprintf(line, sizeof line, "  requests taken by any worker (cpu_local off or not applicable)\n");
   out += line;
   std::snprintf(line, sizeof line, "  directory listing cache: %llu hits, %llu misses\n",
                 static_cast<unsigned long long>(fs.listing_hits.load()),

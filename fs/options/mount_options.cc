@@ -164,6 +164,12 @@ bool HandleOption(ParseState* st, std::string_view opt) {
     o.passthrough = b;
     return true;
   }
+  if (key == "cpu_local") {
+    bool b;
+    if (!ParseBool01(val, &b)) return bad("expected cpu_local=0 or cpu_local=1");
+    o.cpu_local = b;
+    return true;
+  }
   if (key == "copyup") {
     if (val == "full") return !(o.chunked_copyup = false);
     if (val == "chunked") return o.chunked_copyup = true;
@@ -407,6 +413,7 @@ std::string UsageText(const char* prog) {
          "  threaded=N           worker threads (1 = single-threaded)\n"
          "  writeback=0|1        kernel writeback cache (turns passthrough off)\n"
          "  passthrough=0|1      the kernel reads and writes upper files itself (default 1)\n"
+         "  cpu_local=0|1        a request is taken by a worker on its caller's CPU (default 1)\n"
          "  squash_to_root squash_to_uid=N squash_to_gid=N uidmapping=H:C:N gidmapping=H:C:N\n"
          "  static_nlink noxattrs\n"
          "  quota=SIZE quota_inodes=N   limit the upper layer (ENOSPC beyond)\n"

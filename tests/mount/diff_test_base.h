@@ -3,6 +3,7 @@
 #pragma once
 
 #include <gtest/gtest.h>
+#include <sys/xattr.h>
 
 #include <initializer_list>
 #include <memory>
@@ -58,6 +59,14 @@ class DiffTestBase : public ::testing::Test {
   }
 
   DiffSession& session() { return *session_; }
+
+  // The daemon's live statistics (JSON, fs/ops/status_xattr.h); empty when
+  // they cannot be read.
+  std::string DaemonStats() {
+    char buf[16384];
+    ssize_t n = getxattr(session().daemon_mnt().c_str(), "trusted.strata.stats", buf, sizeof buf);
+    return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
+  }
 
  private:
   std::unique_ptr<Watchdog> watchdog_;

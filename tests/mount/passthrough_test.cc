@@ -31,11 +31,6 @@ bool KernelOffersPassthrough() {
 
 class Passthrough : public DiffTestBase {
  protected:
-  std::string DaemonStats() {
-    char buf[16384];
-    ssize_t n = getxattr(session().daemon_mnt().c_str(), "trusted.strata.stats", buf, sizeof buf);
-    return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
-  }
   // How many `op` requests ("read", "write") the daemon has answered.
   long OpCount(const std::string& op) {
     std::string stats = DaemonStats();

@@ -1,0 +1,122 @@
+#include "fs/sys/cpu_local_reader.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace strata {
+
+namespace {
+
+// What the calling thread took from a reader. The reader outlives its
+// workers (libfuse joins them before the session ends).
+struct WorkerSeat {
+  CpuLocalReader* reader = nullptr;
+  size_t slot = 0;
+  int nonblocking_fd = -1;
+  ~WorkerSeat() {
+    if (reader != nullptr) reader->Leave(slot);
+  }
+};
+thread_local WorkerSeat t_seat;
+
+}  // namespace
+
+std::vector<int> CpuLocalReader::PickupCpus(const cpu_set_t& allowed) {
+  std::vector<int> cpus;
+  for (int c = 0; c < CPU_SETSIZE; ++c)
+    if (CPU_ISSET(c, &allowed)) cpus.push_back(c);
+  if (cpus.size() < 2 || cpus.size() > kMaxCpus) cpus.clear();
+  return cpus;
+}
+
+std::unique_ptr<CpuLocalReader> CpuLocalReader::ForThisProcess() {
+  cpu_set_t allowed;
+  CPU_ZERO(&allowed);
+  if (::sched_getaffinity(0, sizeof allowed, &allowed) != 0) return nullptr;
+  std::vector<int> cpus = PickupCpus(allowed);
+  if (cpus.empty()) return nullptr;
+  return std::make_unique<CpuLocalReader>(std::move(cpus));
+}
+
+CpuLocalReader::CpuLocalReader(std::vector<int> cpus)
+    : cpus_(std::move(cpus)), workers_(new std::atomic<int>[cpus_.size()]) {
+  for (size_t i = 0; i < cpus_.size(); ++i) workers_[i].store(0, std::memory_order_relaxed);
+}
+
+size_t CpuLocalReader::Join() {
+  // Two workers starting at once may pick the same slot; the next ones even
+  // it out, and being uneven costs only some remote pickups.
+  size_t best = 0;
+  for (size_t i = 1; i < cpus_.size(); ++i)
+    if (workers_on(i) < workers_on(best)) best = i;
+  workers_[best].fetch_add(1, std::memory_order_relaxed);
+  return best;
+}
+
+void CpuLocalReader::Leave(size_t slot) { workers_[slot].fetch_sub(1, std::memory_order_relaxed); }
+
+void CpuLocalReader::PinThisThread(int fd) {
+  if (t_seat.reader == nullptr) {
+    t_seat.reader = this;
+    t_seat.slot = Join();
+    PinTo(t_seat.slot);
+  } else if (auto to = Rebalance(t_seat.slot)) {
+    t_seat.slot = *to;
+    PinTo(*to);
+  }
+  if (t_seat.nonblocking_fd != fd) {
+    const int fl = ::fcntl(fd, F_GETFL);
+    if (fl >= 0 && (fl & O_NONBLOCK) == 0) ::fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+    t_seat.nonblocking_fd = fd;
+  }
+}
+
+std::optional<size_t> CpuLocalReader::Rebalance(size_t slot) {
+  // libfuse ends idle workers wherever they are pinned, which can leave
+  // one CPU with all the workers; one of them then moves (the CAS lets only
+  // one of several that see it at once go).
+  size_t fewest = 0;
+  for (size_t i = 1; i < cpus_.size(); ++i)
+    if (workers_on(i) < workers_on(fewest)) fewest = i;
+  int mine = workers_on(slot);
+  if (mine < workers_on(fewest) + 2) return std::nullopt;
+  if (!workers_[slot].compare_exchange_strong(mine, mine - 1, std::memory_order_relaxed))
+    return std::nullopt;
+  workers_[fewest].fetch_add(1, std::memory_order_relaxed);
+  return fewest;
+}
+
+void CpuLocalReader::PinTo(size_t slot) {
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  CPU_SET(cpus_[slot], &one);
+  // A CPU taken away since start-up (cpuset change): the worker runs
+  // unpinned, which is only slower.
+  if (int e = ::pthread_setaffinity_np(::pthread_self(), sizeof one, &one); e != 0)
+    spdlog::debug("pinning a worker to CPU {}: {}", cpus_[slot], std::strerror(e));
+}
+
+ssize_t CpuLocalReader::Read(int fd, void* buf, size_t len) {
+  PinThisThread(fd);
+  for (;;) {
+    const ssize_t n = ::read(fd, buf, len);
+    if (n >= 0 || errno != EAGAIN) return n;
+    pollfd p{fd, POLLIN, 0};
+    const int r = ::poll(&p, 1, -1);
+    if (r < 0) return -1;  // EINTR (a signal: the session may be exiting)
+    if ((p.revents & (POLLERR | POLLHUP | POLLNVAL)) != 0 && (p.revents & POLLIN) == 0) {
+      // The connection is gone (unmounted or aborted); read says how.
+      const ssize_t m = ::read(fd, buf, len);
+      if (m < 0 && errno == EAGAIN) errno = ENODEV;
+      return m;
+    }
+  }
+}
+
+}  // namespace strata

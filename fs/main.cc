@@ -162,7 +162,7 @@ int main(int argc, char* argv[]) {
         [pt](int fd) { return pt->OpenBacking(fd); }, [pt](int id) { pt->CloseBacking(id); });
   }
   // One worker thread can only be on one CPU.
-  if (opts->cpu_local && opts->threads != 1) ctx.reader = strata::CpuLocalReader::ForThisProcess();
+  if (opts->cpu_local && opts->threads != 1) ctx.reader = strata::CpuLocalReader::ForThisProcess(fuse_session_fd(se));
   if ((ctx.passthrough || ctx.reader) && !strata::ops::InstallDeviceIo(se)) {
     spdlog::warn("cannot wrap the FUSE device I/O: no passthrough, no CPU-local pickup");
     ctx.io_modes.reset();

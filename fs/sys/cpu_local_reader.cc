@@ -1,7 +1,8 @@
 #include "fs/sys/cpu_local_reader.h"
 
 #include <fcntl.h>
-#include <poll.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <pthread.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
@@ -35,18 +36,49 @@ std::vector<int> CpuLocalReader::PickupCpus(const cpu_set_t& allowed) {
   return cpus;
 }
 
-std::unique_ptr<CpuLocalReader> CpuLocalReader::ForThisProcess() {
+std::unique_ptr<CpuLocalReader> CpuLocalReader::ForThisProcess(int wake_fd) {
   cpu_set_t allowed;
   CPU_ZERO(&allowed);
   if (::sched_getaffinity(0, sizeof allowed, &allowed) != 0) return nullptr;
   std::vector<int> cpus = PickupCpus(allowed);
   if (cpus.empty()) return nullptr;
-  return std::make_unique<CpuLocalReader>(std::move(cpus));
+  auto reader = std::make_unique<CpuLocalReader>(std::move(cpus), wake_fd);
+  if (!reader->ok()) return nullptr;
+  return reader;
 }
 
-CpuLocalReader::CpuLocalReader(std::vector<int> cpus)
+CpuLocalReader::CpuLocalReader(std::vector<int> cpus, int wake_fd)
     : cpus_(std::move(cpus)), workers_(new std::atomic<int>[cpus_.size()]) {
   for (size_t i = 0; i < cpus_.size(); ++i) workers_[i].store(0, std::memory_order_relaxed);
+  // Our own descriptor of the wake-up source: the registration lasts as long
+  // as it, whatever libfuse closes (each worker's cloned fd goes with it).
+  wake_fd_ = UniqueFd(::fcntl(wake_fd, F_DUPFD_CLOEXEC, 0));
+  if (!wake_fd_) {
+    spdlog::warn("CPU-local pickup off: cannot duplicate the device fd: {}", std::strerror(errno));
+    return;
+  }
+  ended_fd_ = UniqueFd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!ended_fd_) {
+    spdlog::warn("CPU-local pickup off: eventfd: {}", std::strerror(errno));
+    return;
+  }
+  for (size_t i = 0; i < cpus_.size(); ++i) {
+    UniqueFd ep(::epoll_create1(EPOLL_CLOEXEC));
+    // Edge-triggered: each request queued is one edge, which wakes one
+    // waiter of each CPU's instance; a worker always reads until EAGAIN
+    // before it waits, so no request is left behind.
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLET;
+    epoll_event end{};
+    end.events = EPOLLIN;
+    if (!ep || ::epoll_ctl(ep.get(), EPOLL_CTL_ADD, wake_fd_.get(), &ev) != 0 ||
+        ::epoll_ctl(ep.get(), EPOLL_CTL_ADD, ended_fd_.get(), &end) != 0) {
+      spdlog::warn("CPU-local pickup off: epoll: {}", std::strerror(errno));
+      epolls_.clear();
+      return;
+    }
+    epolls_.push_back(std::move(ep));
+  }
 }
 
 size_t CpuLocalReader::Join() {
@@ -105,18 +137,29 @@ void CpuLocalReader::PinTo(size_t slot) {
 ssize_t CpuLocalReader::Read(int fd, void* buf, size_t len) {
   PinThisThread(fd);
   for (;;) {
-    const ssize_t n = ::read(fd, buf, len);
-    if (n >= 0 || errno != EAGAIN) return n;
-    pollfd p{fd, POLLIN, 0};
-    const int r = ::poll(&p, 1, -1);
-    if (r < 0) return -1;  // EINTR (a signal: the session may be exiting)
-    if ((p.revents & (POLLERR | POLLHUP | POLLNVAL)) != 0 && (p.revents & POLLIN) == 0) {
-      // The connection is gone (unmounted or aborted); read says how.
-      const ssize_t m = ::read(fd, buf, len);
-      if (m < 0 && errno == EAGAIN) errno = ENODEV;
-      return m;
+    ssize_t n = ::read(fd, buf, len);
+    if (n < 0 && errno == EAGAIN) {
+      epoll_event ev{};
+      if (::epoll_wait(epolls_[t_seat.slot].get(), &ev, 1, -1) < 0)
+        return -1;  // EINTR (a signal: the session may be exiting)
+      if ((ev.events & EPOLLIN) != 0 || (ev.events & (EPOLLERR | EPOLLHUP)) == 0) continue;
+      // Only an error or hang-up: the connection is gone; read says how.
+      n = ::read(fd, buf, len);
+      if (n < 0 && errno == EAGAIN) errno = ENODEV;
     }
+    if (n == 0 || (n < 0 && errno == ENODEV)) WakeEveryone();
+    return n;
   }
+}
+
+void CpuLocalReader::WakeEveryone() {
+  // The end was one edge, which woke one waiter per CPU; the ended eventfd
+  // stays readable (level-triggered) and wakes the rest, each of which then
+  // reads the end for itself.
+  const int saved = errno;
+  const uint64_t one = 1;
+  if (!ended_.exchange(true)) (void)!::write(ended_fd_.get(), &one, sizeof one);
+  errno = saved;
 }
 
 }  // namespace strata

@@ -10,18 +10,20 @@
 // daemon and caller pinned to the same one.
 //
 // So each worker is pinned to one CPU of the daemon's allowed set (the
-// fewest-workers CPU when it starts) and waits in poll(), not read(): poll
-// waiters are all woken, which the kernel does at once for a waiter on its
-// own CPU, while one on an idle CPU needs an interrupt and a wake-up first.
-// The local worker therefore almost always reads the request first (93% of
-// them in `ls -lR` with the caller pinned), on a non-blocking fd; the others
-// find nothing (EAGAIN) and wait again. Measured on the benchmark (3 runs):
-// `ls -lR` 1.67 -> 1.25 s, cold `find` 0.98 -> 0.83 s, warm `find` 0.119 ->
-// 0.086 s, `tar c` 4.3 -> 3.6 s, `mv` 6.3 -> 5.4 s.
+// fewest-workers CPU when it starts) and waits, not in read(), but in an
+// epoll instance of its CPU that watches the device (edge-triggered): each
+// request queued wakes one waiter of every CPU's instance, which the kernel
+// does at once for the one on its own CPU, while one on an idle CPU needs an
+// interrupt and a wake-up first. The local worker therefore almost always
+// reads the request first (93% of them in `ls -lR` with the caller pinned),
+// on a non-blocking fd; the others find nothing (EAGAIN) and wait again.
+// Measured on the benchmark (3 runs): `ls -lR` 1.67 -> 1.25 s, cold `find`
+// 0.98 -> 0.83 s, warm `find` 0.119 -> 0.086 s, `tar c` 4.3 -> 3.6 s, `mv`
+// 6.3 -> 5.4 s.
 //
-// Every idle worker wakes for every request, so this is for small CPU sets:
-// with fewer than 2 or more than kMaxCpus allowed CPUs the reader is not made
-// and workers block in read() as libfuse would.
+// Every CPU's instance wakes for every request, so this is for small CPU
+// sets: with fewer than 2 or more than kMaxCpus allowed CPUs the reader is
+// not made and workers block in read() as libfuse would.
 #pragma once
 
 #include <sched.h>
@@ -31,6 +33,8 @@
 #include <memory>
 #include <optional>
 #include <vector>
+
+#include "fs/base/unique_fd.h"
 
 namespace strata {
 
@@ -42,20 +46,25 @@ class CpuLocalReader {
   // there are fewer than 2 or more than kMaxCpus of them.
   static std::vector<int> PickupCpus(const cpu_set_t& allowed);
 
-  // For the CPUs this process may run on; null when PickupCpus is empty.
-  static std::unique_ptr<CpuLocalReader> ForThisProcess();
+  // For the CPUs this process may run on, woken by `wake_fd` (the session's
+  // device fd: every fd of a FUSE connection is readable at once); null when
+  // PickupCpus is empty or the wake-up cannot be set up.
+  static std::unique_ptr<CpuLocalReader> ForThisProcess(int wake_fd);
 
-  explicit CpuLocalReader(std::vector<int> cpus);
+  CpuLocalReader(std::vector<int> cpus, int wake_fd);
+  bool ok() const { return epolls_.size() == cpus_.size(); }
   CpuLocalReader(const CpuLocalReader&) = delete;
   CpuLocalReader& operator=(const CpuLocalReader&) = delete;
 
   size_t cpu_count() const { return cpus_.size(); }
 
-  // read(2) of one request from `fd` for the calling worker thread. Its
-  // first call pins the thread and makes `fd` non-blocking; then it reads,
-  // and waits in poll() while there is nothing to read. Returns what read(2)
-  // returns, except that it never fails with EAGAIN; EINTR from poll() is
-  // returned (libfuse re-checks whether the session is exiting).
+  // read(2) of one request from `fd` (any fd of the connection `wake_fd`
+  // belongs to) for the calling worker thread. Its first call pins the
+  // thread and makes `fd` non-blocking; then it reads, and waits in its
+  // CPU's epoll instance while there is nothing to read. Returns what
+  // read(2) returns, except that it never fails with EAGAIN; EINTR from the
+  // wait is returned (libfuse re-checks whether the session is exiting).
+  // The first worker to read the end (0, ENODEV) wakes all the others.
   ssize_t Read(int fd, void* buf, size_t len);
 
   // Which CPU slot a new worker gets: the one with the fewest workers now.
@@ -70,9 +79,14 @@ class CpuLocalReader {
  private:
   void PinThisThread(int fd);
   void PinTo(size_t slot);
+  void WakeEveryone();
 
   const std::vector<int> cpus_;
   std::unique_ptr<std::atomic<int>[]> workers_;
+  UniqueFd wake_fd_;
+  std::vector<UniqueFd> epolls_;  // one per slot: its workers wait there
+  UniqueFd ended_fd_;             // readable once a worker saw the end
+  std::atomic<bool> ended_{false};
 };
 
 }  // namespace strata

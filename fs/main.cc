@@ -190,8 +190,8 @@ int main(int argc, char* argv[]) {
     fuse_loop_cfg_set_max_threads(lc, opts->threads ? opts->threads : 16);
     // With CPU-local pickup every idle worker wakes for each request: keep
     // two per CPU, so one waits on the caller's CPU while the other is still
-    // on its way back from the last reply (one per CPU: ls -lR 1.36 s, two:
-    // 1.27 s; median of 4).
+    // on its way back from the last reply (one per CPU: ls -lR 1.36 s and
+    // untar 1.9 s; two: 1.27 s and 1.4 s; bench/RESULTS.md, 2026-12-04).
     const unsigned idle = opts->threads ? opts->threads
                           : ctx.reader  ? static_cast<unsigned>(2 * ctx.reader->cpu_count())
                                         : 8;

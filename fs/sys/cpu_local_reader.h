@@ -17,9 +17,10 @@
 // interrupt and a wake-up first. The local worker therefore almost always
 // reads the request first (93% of them in `ls -lR` with the caller pinned),
 // on a non-blocking fd; the others find nothing (EAGAIN) and wait again.
-// Measured on the benchmark (3 runs): `ls -lR` 1.67 -> 1.25 s, cold `find`
-// 0.98 -> 0.83 s, warm `find` 0.119 -> 0.086 s, `tar c` 4.3 -> 3.6 s, `mv`
-// 6.3 -> 5.4 s.
+// Measured on the benchmark against cpu_local=0 (bench/RESULTS.md,
+// 2026-12-04): warm `find` 0.122 -> 0.088 s, `ls -lR` 1.55 -> 1.25 s, `tar c`
+// 3.9 -> 3.0 s; writing many small files into an upper on a loop device
+// loses 5-15% (the loop and journal threads share the pinned CPU).
 //
 // Every CPU's instance wakes for every request, so this is for small CPU
 // sets: with fewer than 2 or more than kMaxCpus allowed CPUs the reader is

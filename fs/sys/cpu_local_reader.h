@@ -20,7 +20,8 @@
 // Measured on the benchmark against cpu_local=0 (bench/RESULTS.md,
 // 2026-12-04): warm `find` 0.122 -> 0.088 s, `ls -lR` 1.55 -> 1.25 s, `tar c`
 // 3.9 -> 3.0 s; writing many small files into an upper on a loop device
-// loses 5-15% (the loop and journal threads share the pinned CPU).
+// loses 5-15% (not on the root ext4; likely the loop device's and the
+// journal's threads sharing the pinned CPU, not confirmed).
 //
 // Every CPU's instance wakes for every request, so this is for small CPU
 // sets: with fewer than 2 or more than kMaxCpus allowed CPUs the reader is

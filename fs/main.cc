@@ -162,7 +162,8 @@ int main(int argc, char* argv[]) {
         [pt](int fd) { return pt->OpenBacking(fd); }, [pt](int id) { pt->CloseBacking(id); });
   }
   // One worker thread can only be on one CPU.
-  if (opts->cpu_local && opts->threads != 1) ctx.reader = strata::CpuLocalReader::ForThisProcess(fuse_session_fd(se));
+  if (opts->cpu_local && opts->threads != 1)
+    ctx.reader = strata::CpuLocalReader::ForThisProcess(fuse_session_fd(se));
   if ((ctx.passthrough || ctx.reader) && !strata::ops::InstallDeviceIo(se)) {
     spdlog::warn("cannot wrap the FUSE device I/O: no passthrough, no CPU-local pickup");
     ctx.io_modes.reset();
@@ -188,10 +189,10 @@ int main(int argc, char* argv[]) {
     fuse_loop_config* lc = fuse_loop_cfg_create();
     fuse_loop_cfg_set_clone_fd(lc, 1);
     fuse_loop_cfg_set_max_threads(lc, opts->threads ? opts->threads : 16);
-    // With CPU-local pickup every idle worker wakes for each request: keep
-    // two per CPU, so one waits on the caller's CPU while the other is still
-    // on its way back from the last reply (one per CPU: ls -lR 1.36 s and
-    // untar 1.9 s; two: 1.27 s and 1.4 s; bench/RESULTS.md, 2026-12-04).
+    // With CPU-local pickup, keep two idle workers per CPU, so one waits on
+    // the caller's CPU while the other is still on its way back from the
+    // last reply (one per CPU: ls -lR 1.36 s and untar 1.9 s; two: 1.27 s
+    // and 1.4 s; bench/RESULTS.md, 2026-12-04).
     const unsigned idle = opts->threads ? opts->threads
                           : ctx.reader  ? static_cast<unsigned>(2 * ctx.reader->cpu_count())
                                         : 8;

@@ -23,10 +23,9 @@
 #pragma once
 
 #include <fuse_lowlevel.h>
-
-#include <atomic>
 #include <sys/uio.h>
 
+#include <atomic>
 #include <cstdint>
 
 #include "fs/base/result.h"

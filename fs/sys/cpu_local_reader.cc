@@ -1,10 +1,10 @@
 #include "fs/sys/cpu_local_reader.h"
 
 #include <fcntl.h>
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <pthread.h>
 #include <spdlog/spdlog.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -81,14 +81,19 @@ CpuLocalReader::CpuLocalReader(std::vector<int> cpus, int wake_fd)
   }
 }
 
+size_t CpuLocalReader::FewestSlot() const {
+  size_t fewest = 0;
+  for (size_t i = 1; i < cpus_.size(); ++i)
+    if (workers_on(i) < workers_on(fewest)) fewest = i;
+  return fewest;
+}
+
 size_t CpuLocalReader::Join() {
   // Two workers starting at once may pick the same slot; the next ones even
   // it out, and being uneven costs only some remote pickups.
-  size_t best = 0;
-  for (size_t i = 1; i < cpus_.size(); ++i)
-    if (workers_on(i) < workers_on(best)) best = i;
-  workers_[best].fetch_add(1, std::memory_order_relaxed);
-  return best;
+  const size_t slot = FewestSlot();
+  workers_[slot].fetch_add(1, std::memory_order_relaxed);
+  return slot;
 }
 
 void CpuLocalReader::Leave(size_t slot) { workers_[slot].fetch_sub(1, std::memory_order_relaxed); }
@@ -113,9 +118,7 @@ std::optional<size_t> CpuLocalReader::Rebalance(size_t slot) {
   // libfuse ends idle workers wherever they are pinned, which can leave
   // one CPU with all the workers; one of them then moves (the CAS lets only
   // one of several that see it at once go).
-  size_t fewest = 0;
-  for (size_t i = 1; i < cpus_.size(); ++i)
-    if (workers_on(i) < workers_on(fewest)) fewest = i;
+  const size_t fewest = FewestSlot();
   int mine = workers_on(slot);
   if (mine < workers_on(fewest) + 2) return std::nullopt;
   if (!workers_[slot].compare_exchange_strong(mine, mine - 1, std::memory_order_relaxed))

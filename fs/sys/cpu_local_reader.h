@@ -54,9 +54,11 @@ class CpuLocalReader {
   static std::unique_ptr<CpuLocalReader> ForThisProcess(int wake_fd);
 
   CpuLocalReader(std::vector<int> cpus, int wake_fd);
-  bool ok() const { return epolls_.size() == cpus_.size(); }
   CpuLocalReader(const CpuLocalReader&) = delete;
   CpuLocalReader& operator=(const CpuLocalReader&) = delete;
+
+  // The epoll instances and the end eventfd could be made.
+  bool ok() const { return epolls_.size() == cpus_.size(); }
 
   size_t cpu_count() const { return cpus_.size(); }
 
@@ -79,6 +81,7 @@ class CpuLocalReader {
   int workers_on(size_t slot) const { return workers_[slot].load(std::memory_order_relaxed); }
 
  private:
+  size_t FewestSlot() const;
   void PinThisThread(int fd);
   void PinTo(size_t slot);
   void WakeEveryone();

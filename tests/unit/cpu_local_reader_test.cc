@@ -1,5 +1,5 @@
 // CpuLocalReader (fs/sys/cpu_local_reader.h): which CPUs workers are pinned
-// to, how they are spread, and the read-or-poll loop, on pipes.
+// to, how they are spread, and the read-or-wait loop, on pipes.
 #include "fs/sys/cpu_local_reader.h"
 
 #include <fcntl.h>
@@ -50,7 +50,7 @@ TEST(CpuLocalReader, PickupCpusNeedsTwoToEightCpus) {
   EXPECT_EQ(CpuLocalReader::PickupCpus(SetOf({2, 5, 7})), (std::vector<int>{2, 5, 7}));
   EXPECT_EQ(CpuLocalReader::PickupCpus(SetOf({0, 1, 2, 3, 4, 5, 6, 7})).size(), 8u);
   EXPECT_TRUE(CpuLocalReader::PickupCpus(SetOf({0, 1, 2, 3, 4, 5, 6, 7, 8})).empty())
-      << "every idle worker wakes for each request: not for many CPUs";
+      << "every CPU's instance wakes for each request: not for many CPUs";
 }
 
 TEST(CpuLocalReader, NewWorkersGoWhereFewestAre) {
@@ -108,7 +108,7 @@ TEST(CpuLocalReader, ReadWaitsForDataOnAPinnedThreadAndNonBlockingFd) {
   CPU_ZERO(&pinned);
   std::thread worker([&] {
     char buf[64];
-    n = r.Read(p.reader(), buf, sizeof buf);  // waits in poll(): nothing written yet
+    n = r.Read(p.reader(), buf, sizeof buf);  // waits in epoll: nothing written yet
     if (n > 0) got.assign(buf, static_cast<size_t>(n));
     fd_flags = ::fcntl(p.reader(), F_GETFL);
     ::pthread_getaffinity_np(::pthread_self(), sizeof pinned, &pinned);

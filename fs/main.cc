@@ -115,6 +115,7 @@ int main(int argc, char* argv[]) {
   strata::ops::FsContext ctx;
   ctx.fs = &fs;
   ctx.timeout = opts->timeout;
+  ctx.guess_readdir_attrs = !opts->readdir_attrs_all;
   ctx.writeback = opts->writeback;
   ctx.mountpoint = Canonical(opts->mountpoint);
   if (fs.stack().has_upper()) {

@@ -46,6 +46,12 @@ void DoReadDir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus
   auto listing = fs.ReadDir(dir);
   if (!listing.ok()) return (void)fuse_reply_err(req, listing.error());
   const Listing& list = **listing;
+  FsContext& ctx = Ctx(req);
+  const pid_t caller = fuse_req_ctx(req)->pid;
+  // Whether entries other than directories get their attributes (a stat in
+  // their layer each) or go bare, with nodeid 0 (see stat_after_listing.h).
+  const bool all_attrs = !ctx.guess_readdir_attrs || ctx.stat_after_listing.WantsAttrs(caller);
+  bool gave_bare = false;
 
   std::vector<char> buf(size);
   size_t pos = 0;
@@ -88,12 +94,21 @@ void DoReadDir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus
     const layer::MergedEntry& e = *it;
     const off_t next = static_cast<off_t>(e.offset);
     size_t len;
+    // DT_UNKNOWN may be a directory: look it up.
+    const bool bare = plus && !all_attrs && e.type != DT_DIR && e.type != DT_UNKNOWN;
     if (!plus) {
       struct stat st {};
       st.st_ino = e.ino;
       st.st_mode = DTTOIF(e.type);
       len = fuse_add_direntry(req, buf.data() + pos, size - pos, e.name.c_str(), &st, next);
       if (len > size - pos) break;
+    } else if (bare) {
+      fuse_entry_param p{};  // nodeid 0: the kernel makes no dentry, a stat looks it up
+      p.attr.st_ino = e.ino;
+      p.attr.st_mode = DTTOIF(e.type);
+      len = fuse_add_direntry_plus(req, buf.data() + pos, size - pos, e.name.c_str(), &p, next);
+      if (len > size - pos) break;
+      gave_bare = true;
     } else {
       // The listing says which layer provides the entry: skip the lowers above it.
       auto found = fs.Lookup(ino, e.name, e.layer);
@@ -119,6 +134,11 @@ void DoReadDir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus
       }
     }
     pos += len;
+  }
+  if (plus) {
+    if (gave_bare) ctx.stat_after_listing.ListedBare(caller, ino);
+    auto& counter = gave_bare ? ctx.op_stats.listings_bare : ctx.op_stats.listings_with_attrs;
+    counter.fetch_add(1, std::memory_order_relaxed);
   }
   fuse_reply_buf(req, buf.data(), pos);
 }

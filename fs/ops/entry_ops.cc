@@ -14,6 +14,8 @@ namespace {
 
 void Lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
   STRATA_TIME_OP(req, kLookup);
+  if (Ctx(req).guess_readdir_attrs)
+    Ctx(req).stat_after_listing.LookedUp(fuse_req_ctx(req)->pid, parent);
   auto e = Fs(req).Lookup(parent, name);
   if (!e.ok()) return (void)fuse_reply_err(req, e.error());
   ReplyEntry(req, *e);

@@ -11,6 +11,7 @@
 
 #include "fs/base/unique_fd.h"
 #include "fs/chunked/chunked_file.h"
+#include "fs/core/stat_after_listing.h"
 #include "fs/core/union_fs.h"
 #include "fs/node/io_mode_table.h"
 #include "fs/ops/kernel_passthrough.h"
@@ -27,6 +28,10 @@ struct FsContext {
   // The kernel opens directories without asking us (FUSE_CAP_NO_OPENDIR_SUPPORT).
   std::atomic<bool> no_opendir{false};
   OpStats op_stats;
+  // Whether READDIRPLUS gives a non-directory entry's attributes only to
+  // callers seen to want them (readdir_attrs=auto), and who they are.
+  bool guess_readdir_attrs = true;
+  StatAfterListing stat_after_listing;
   // FUSE passthrough (null when the mount does not want it), and the I/O
   // mode of every node with open files (see kernel_passthrough.h).
   std::unique_ptr<KernelPassthrough> passthrough;

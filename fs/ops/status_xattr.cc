@@ -44,6 +44,8 @@ std::string Stats(FsContext& ctx) {
     << ",\"copyups\":" << fs.copyups.load() << ",\"copyup_bytes\":" << fs.copyup_bytes.load()
     << ",\"listing_cache_hits\":" << fs.listing_hits.load()
     << ",\"listing_cache_misses\":" << fs.listing_misses.load()
+    << ",\"listings_with_attrs\":" << s.listings_with_attrs.load()
+    << ",\"listings_bare\":" << s.listings_bare.load()
     << ",\"nodes\":" << ctx.fs->table().size() << ",\"open_files\":" << s.open_files.load()
     << ",\"open_dirs\":" << s.open_dirs.load() << ",\"resident_bytes\":" << ResidentBytes()
     << ",\"passthrough\":" << (PassthroughOn(ctx) ? "true" : "false")
@@ -91,6 +93,12 @@ std::string StatsText(FsContext& ctx) {
   std::snprintf(line, sizeof line, "  directory listing cache: %llu hits, %llu misses\n",
                 static_cast<unsigned long long>(fs.listing_hits.load()),
                 static_cast<unsigned long long>(fs.listing_misses.load()));
+  out += line;
+  std::snprintf(line, sizeof line,
+                "  readdirplus replies: %llu with every entry's attributes, %llu with "
+                "directories' only\n",
+                static_cast<unsigned long long>(s.listings_with_attrs.load()),
+                static_cast<unsigned long long>(s.listings_bare.load()));
   out += line;
   std::snprintf(line, sizeof line, "  %-16s %10s %9s %9s %9s\n", "operation", "count", "p50 us",
                 "p90 us", "p99 us");

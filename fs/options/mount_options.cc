@@ -170,6 +170,11 @@ bool HandleOption(ParseState* st, std::string_view opt) {
     o.cpu_local = b;
     return true;
   }
+  if (key == "readdir_attrs") {
+    if (val == "auto") return !(o.readdir_attrs_all = false);
+    if (val == "all") return o.readdir_attrs_all = true;
+    return bad("expected readdir_attrs=auto or readdir_attrs=all");
+  }
   if (key == "copyup") {
     if (val == "full") return !(o.chunked_copyup = false);
     if (val == "chunked") return o.chunked_copyup = true;
@@ -414,6 +419,8 @@ std::string UsageText(const char* prog) {
          "  writeback=0|1        kernel writeback cache (turns passthrough off)\n"
          "  passthrough=0|1      the kernel reads and writes upper files itself (default 1)\n"
          "  cpu_local=0|1        a request is taken by a worker on its caller's CPU (default 1)\n"
+         "  readdir_attrs=auto|all   listings give files' attributes only to callers that\n"
+         "                       stat what they list (auto, the default), or always\n"
          "  squash_to_root squash_to_uid=N squash_to_gid=N uidmapping=H:C:N gidmapping=H:C:N\n"
          "  static_nlink noxattrs\n"
          "  quota=SIZE quota_inodes=N   limit the upper layer (ENOSPC beyond)\n"

@@ -39,6 +39,7 @@ struct MountOptions {
   bool writeback = false;
   bool passthrough = true;  // FUSE passthrough of upper files' data (kernel 6.9+)
   bool cpu_local = true;    // workers pinned per CPU, per-CPU epoll (sys/cpu_local_reader.h)
+  bool readdir_attrs_all = false;  // readdir_attrs=all (core/stat_after_listing.h)
   bool chunked_copyup = false;      // copyup=chunked
   uint64_t chunk_size = 4096;      // chunk_size=SIZE (chunked/chunked_file.h's default)
   uint64_t quota_bytes = 0;   // 0: no limit

@@ -19,11 +19,6 @@ namespace {
 
 class CpuLocal : public DiffTestBase {
  protected:
-  long StatsNumber(const std::string& key) {
-    std::string stats = DaemonStats();
-    size_t at = stats.find("\"" + key + "\":");
-    return at == std::string::npos ? -1 : std::stol(stats.substr(at + key.size() + 3));
-  }
   // Cpus_allowed_list of every thread of the daemon but its main one.
   std::vector<std::string> WorkerAffinities() {
     const long pid = StatsNumber("pid");

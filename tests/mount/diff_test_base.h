@@ -67,6 +67,19 @@ class DiffTestBase : public ::testing::Test {
     ssize_t n = getxattr(session().daemon_mnt().c_str(), "trusted.strata.stats", buf, sizeof buf);
     return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
   }
+  // One top-level number of DaemonStats(); -1 when it is not there.
+  long StatsNumber(const std::string& key) {
+    const std::string stats = DaemonStats();
+    const size_t at = stats.find("\"" + key + "\":");
+    return at == std::string::npos ? -1 : std::stol(stats.substr(at + key.size() + 3));
+  }
+  // How many requests of one kind the daemon answered (0 before the first).
+  long OpCount(const std::string& op) {
+    const std::string stats = DaemonStats();
+    const std::string key = "\"" + op + "\":{\"count\":";
+    const size_t at = stats.find(key);
+    return at == std::string::npos ? 0 : std::stol(stats.substr(at + key.size()));
+  }
 
  private:
   std::unique_ptr<Watchdog> watchdog_;

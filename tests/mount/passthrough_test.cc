@@ -31,13 +31,6 @@ bool KernelOffersPassthrough() {
 
 class Passthrough : public DiffTestBase {
  protected:
-  // How many `op` requests ("read", "write") the daemon has answered.
-  long OpCount(const std::string& op) {
-    std::string stats = DaemonStats();
-    std::string key = "\"" + op + "\":{\"count\":";
-    size_t at = stats.find(key);
-    return at == std::string::npos ? 0 : std::stol(stats.substr(at + key.size()));
-  }
   bool PassthroughOn() { return DaemonStats().find("\"passthrough\":true") != std::string::npos; }
 };
 

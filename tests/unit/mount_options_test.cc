@@ -143,6 +143,7 @@ TEST_F(MountOptionsTest, Defaults) {
   EXPECT_FALSE(o.writeback);
   EXPECT_TRUE(o.passthrough);
   EXPECT_TRUE(o.cpu_local);
+  EXPECT_FALSE(o.readdir_attrs_all);
   EXPECT_FALSE(o.noxattrs);
   EXPECT_EQ(o.squash_to_uid, -1);
   EXPECT_EQ(o.squash_to_gid, -1);
@@ -156,6 +157,11 @@ TEST_F(MountOptionsTest, PassthroughValues) {
 TEST_F(MountOptionsTest, CpuLocalValues) {
   EXPECT_FALSE(Parse({"stratafs", "-o", Opts("cpu_local=0"), mnt_}).cpu_local);
   EXPECT_TRUE(Parse({"stratafs", "-o", Opts("cpu_local=1"), mnt_}).cpu_local);
+}
+
+TEST_F(MountOptionsTest, ReaddirAttrsValues) {
+  EXPECT_TRUE(Parse({"stratafs", "-o", Opts("readdir_attrs=all"), mnt_}).readdir_attrs_all);
+  EXPECT_FALSE(Parse({"stratafs", "-o", Opts("readdir_attrs=auto"), mnt_}).readdir_attrs_all);
 }
 
 TEST_F(MountOptionsTest, FsyncValues) {
@@ -181,7 +187,7 @@ TEST_F(MountOptionsTest, InvalidValuesAreRejected) {
   for (const char* bad : {"fsync=2", "fsync=", "threaded=x", "threaded=-1", "timeout=-1",
                           "timeout=abc", "uidmapping=bad", "gidmapping=0:1", "squash_to_uid=x",
                           "writeback=maybe", "passthrough=2", "passthrough=", "cpu_local=2",
-                          "cpu_local="}) {
+                          "cpu_local=", "readdir_attrs=some", "readdir_attrs="}) {
     SCOPED_TRACE(bad);
     std::string e = ParseError({"stratafs", "-o", Opts(bad), mnt_});
     std::string key(bad, std::string_view(bad).find('='));

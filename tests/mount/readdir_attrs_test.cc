@@ -39,6 +39,21 @@ TEST_F(ReaddirAttrs, NameOnlyListingIsBareUntilTheCallerStatsWhatItListed) {
   FinishAndCompare();
 }
 
+TEST_F(ReaddirAttrs, EveryChunkOfABigListingIsReaddirplus) {
+  ASSERT_NO_FATAL_FAILURE(StartSession());
+  Run({Mkdir("big")});
+  // 400 names of 100 bytes: several chunks of the kernel's 32 KiB buffer.
+  for (int i = 0; i < 400; ++i)
+    Run({Mkfifo("big/" + std::string(96, 'n') + std::to_string(1000 + i))});
+  Run({Mkdir("big/sub")});
+  const long plain = OpCount("readdir");
+  const long plus = OpCount("readdirplus");
+  Run({Readdir("big")});
+  EXPECT_EQ(OpCount("readdir"), plain) << DaemonStats();
+  EXPECT_GE(OpCount("readdirplus"), plus + 3) << DaemonStats();
+  FinishAndCompare();
+}
+
 TEST_F(ReaddirAttrs, AllOptionGivesAttributesToEveryListing) {
   ASSERT_NO_FATAL_FAILURE(StartSession({.daemon_options = ",readdir_attrs=all"}));
   Run({Readdir("a")});

@@ -5,7 +5,8 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-#include <vector>
+#include <algorithm>
+#include <memory>
 
 #include "fs/sys/syscalls.h"
 
@@ -14,6 +15,7 @@ namespace strata::copyup {
 namespace {
 
 constexpr size_t kChunk = 16u << 20;  // large enough to amortize each call
+constexpr size_t kBounce = 1u << 20;  // buffer of the read/write fallback
 
 // Starts writing [off, off + len) of `dst` to disk without waiting for it.
 // A copy that will be fsynced then streams to the disk while the rest is
@@ -26,7 +28,10 @@ void StartWriteback(int dst, off_t off, size_t len) {
 
 // Copies [off, end) with copy_file_range, else read/write (*use_rw set).
 Status CopyRange(int src, int dst, off_t off, off_t end, bool* use_rw, bool stream) {
-  std::vector<char> buf;
+  // Not zeroed, and no bigger than the range: a copy-up of a small file
+  // (chmod -R) zeroed a fresh 1 MiB here each time, 8% of the daemon's CPU.
+  std::unique_ptr<char[]> buf;
+  size_t buf_size = 0;
   while (off < end) {
     size_t want = static_cast<size_t>(std::min<off_t>(end - off, static_cast<off_t>(kChunk)));
     if (!*use_rw) {
@@ -43,15 +48,18 @@ Status CopyRange(int src, int dst, off_t off, off_t end, bool* use_rw, bool stre
         return Errno::Last();
       *use_rw = true;
     }
-    if (buf.empty()) buf.resize(1u << 20);
-    size_t len = std::min(want, buf.size());
-    ssize_t n = ::pread(src, buf.data(), len, off);
+    if (!buf) {
+      buf_size = std::min(want, kBounce);
+      buf.reset(new char[buf_size]);
+    }
+    size_t len = std::min(want, buf_size);
+    ssize_t n = ::pread(src, buf.get(), len, off);
     if (n < 0) {
       if (errno == EINTR) continue;
       return Errno::Last();
     }
     if (n == 0) return Errno(EIO);
-    STRATA_RETURN_IF_ERROR(sys::PwriteAll(dst, buf.data(), static_cast<size_t>(n), off));
+    STRATA_RETURN_IF_ERROR(sys::PwriteAll(dst, buf.get(), static_cast<size_t>(n), off));
     if (stream) StartWriteback(dst, off, static_cast<size_t>(n));
     off += n;
   }

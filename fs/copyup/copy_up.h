@@ -17,6 +17,9 @@ namespace strata::copyup {
 
 struct CopyUpRequest {
   int src_fd = -1;          // the lower object: O_PATH (non-dir) or directory fd
+  // src_fd of a regular file is open for reading (not O_PATH): the data and
+  // the xattrs are read from it directly, with no reopen through /proc.
+  bool src_readable = false;
   struct stat st {};        // its lstat
   int upper_parent = -1;    // the parent directory in the upper layer
   const char* name = "";    // the object's name there

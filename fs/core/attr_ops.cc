@@ -36,7 +36,7 @@ Result<struct stat> UnionFs::SetAttr(const std::shared_ptr<Node>& node, const st
   }
   if (valid & kSetMode) {
     if (S_ISLNK(node->type())) return Errno(EOPNOTSUPP);
-    if (::chmod(proc.c_str(), attr.st_mode & 07777) < 0) return Errno::Last();
+    STRATA_RETURN_IF_ERROR(sys::ChmodFd(obj, attr.st_mode & 07777));
   }
   if (valid & kSetSize) {
     if (!S_ISREG(node->type())) return Errno(S_ISDIR(node->type()) ? EISDIR : EINVAL);
@@ -60,18 +60,17 @@ Result<struct stat> UnionFs::SetAttr(const std::shared_ptr<Node>& node, const st
     else if (valid & kSetAtime) ts[0] = attr.st_atim;
     if (valid & kSetMtimeNow) ts[1].tv_nsec = UTIME_NOW;
     else if (valid & kSetMtime) ts[1] = attr.st_mtim;
-    int r;
     if (S_ISLNK(node->type())) {
       // A symlink's own times: through its parent, never following it.
       auto parent = node->parent();
       std::shared_ptr<const Placement> keep;
       auto pfd = parent ? UpperDirFd(parent, &keep) : Result<int>(Errno(EIO));
       if (!pfd.ok()) return Errno(pfd.error());
-      r = ::utimensat(*pfd, node->name().c_str(), ts, AT_SYMLINK_NOFOLLOW);
+      if (::utimensat(*pfd, node->name().c_str(), ts, AT_SYMLINK_NOFOLLOW) < 0)
+        return Errno::Last();
     } else {
-      r = ::utimensat(AT_FDCWD, proc.c_str(), ts, 0);
+      STRATA_RETURN_IF_ERROR(sys::UtimensFd(obj, ts));
     }
-    if (r < 0) return Errno::Last();
   }
   auto st = sys::StatFd(obj);
   if (!st.ok()) return Errno(st.error());

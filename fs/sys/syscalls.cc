@@ -28,6 +28,9 @@ auto RetryEintr(F f) {
 // The f*xattr calls refuse O_PATH fds (EBADF), and so does getxattrat() with
 // AT_EMPTY_PATH; for those we go through the /proc/self/fd magic link, which
 // names the very inode the fd holds.
+#ifndef SYS_fchmodat2
+#define SYS_fchmodat2 452
+#endif
 #ifndef SYS_getxattrat
 #define SYS_getxattrat 464
 #define SYS_listxattrat 465
@@ -77,6 +80,32 @@ Result<UniqueFd> Reopen(int opath_fd, int flags) {
   int fd = RetryEintr([&] { return ::open(path.c_str(), (flags & ~O_NOFOLLOW) | O_CLOEXEC); });
   if (fd < 0) return Errno::Last();
   return UniqueFd(fd);
+}
+
+Status ChmodFd(int fd, mode_t mode) {
+  static std::atomic<bool> no_fchmodat2{false};
+  if (!no_fchmodat2.load(std::memory_order_relaxed)) {
+    if (::syscall(SYS_fchmodat2, fd, "", mode, AT_EMPTY_PATH) == 0) return Status::Ok();
+    if (errno != ENOSYS && errno != EINVAL) return Errno::Last();
+    no_fchmodat2.store(true, std::memory_order_relaxed);
+  }
+  if (::chmod(ProcPath(fd).c_str(), mode) < 0) return Errno::Last();
+  return Status::Ok();
+}
+
+Status UtimensFd(int fd, const struct timespec times[2]) {
+  static std::atomic<bool> no_empty_path{false};
+  if (!no_empty_path.load(std::memory_order_relaxed)) {
+    if (::utimensat(fd, "", times, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) == 0) return Status::Ok();
+    if (errno != EINVAL && errno != ENOENT) return Errno::Last();
+    // A kernel without AT_EMPTY_PATH here says EINVAL or ENOENT (an empty
+    // name); the /proc route then tells a real EINVAL from a missing feature.
+    if (::utimensat(AT_FDCWD, ProcPath(fd).c_str(), times, 0) < 0) return Errno::Last();
+    no_empty_path.store(true, std::memory_order_relaxed);
+    return Status::Ok();
+  }
+  if (::utimensat(AT_FDCWD, ProcPath(fd).c_str(), times, 0) < 0) return Errno::Last();
+  return Status::Ok();
 }
 
 Result<struct stat> StatAt(int dirfd, const char* name) {

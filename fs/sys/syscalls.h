@@ -34,6 +34,13 @@ Result<UniqueFd> Dup(int fd);
 Result<UniqueFd> Reopen(int opath_fd, int flags);
 
 // lstat of one name in a directory; StatFd stats the object an fd refers to.
+// chmod of the object an fd holds, O_PATH included: fchmodat2() with
+// AT_EMPTY_PATH (Linux 6.6), else through /proc/self/fd.
+Status ChmodFd(int fd, mode_t mode);
+// utimensat of the object an fd holds, O_PATH included (AT_EMPTY_PATH, else
+// through /proc/self/fd). For a symlink fd it sets the link's own times.
+Status UtimensFd(int fd, const struct timespec times[2]);
+
 Result<struct stat> StatAt(int dirfd, const char* name);
 Result<struct stat> StatFd(int fd);
 

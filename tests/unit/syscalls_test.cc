@@ -158,6 +158,37 @@ TEST_F(SyscallsTest, XattrsOnASymlinkNeverFollowIt) {
   EXPECT_EQ(unittest::GetXattr(P("root/a/b/file"), "trusted.target"), "target's");
 }
 
+TEST_F(SyscallsTest, ChmodFdOnAnOPathFd) {
+  UniqueFd fd = OPath(P("root/a/b/file"));
+  ASSERT_TRUE(ChmodFd(fd.get(), 04751).ok());
+  struct stat st;
+  ASSERT_EQ(::stat(P("root/a/b/file").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 04751u);
+}
+
+TEST_F(SyscallsTest, UtimensFdSetsTheObjectsOwnTimes) {
+  MakeSymlink("b/file", P("root/a/link"));
+  struct stat target_before;
+  ASSERT_EQ(::stat(P("root/a/b/file").c_str(), &target_before), 0);
+  const struct timespec times[2] = {{1000000000, 5}, {1200000000, 7}};
+  UniqueFd link = OPath(P("root/a/link"));
+  ASSERT_TRUE(UtimensFd(link.get(), times).ok());
+  struct stat st;
+  ASSERT_EQ(::lstat(P("root/a/link").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mtim.tv_sec, 1200000000);
+  EXPECT_EQ(st.st_mtim.tv_nsec, 7);
+  ASSERT_EQ(::stat(P("root/a/b/file").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mtim.tv_sec, target_before.st_mtim.tv_sec) << "followed the symlink";
+
+  UniqueFd file = OPath(P("root/a/b/file"));
+  ASSERT_TRUE(UtimensFd(file.get(), times).ok());
+  ASSERT_EQ(::stat(P("root/a/b/file").c_str(), &st), 0);
+  EXPECT_EQ(st.st_atim.tv_sec, 1000000000);
+  EXPECT_EQ(st.st_mtim.tv_sec, 1200000000);
+  const struct timespec bad[2] = {{0, 2000000000}, {0, 0}};
+  EXPECT_EQ(UtimensFd(file.get(), bad).error(), EINVAL);
+}
+
 TEST_F(SyscallsTest, RawXattrCallsReportSizes) {
   unittest::SetXattr(P("root/a"), "user.long", std::string(100, 'z'));
   UniqueFd fd = OPath(P("root/a"));

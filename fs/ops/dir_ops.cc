@@ -52,6 +52,7 @@ void DoReadDir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus
   // their layer each) or go bare, with nodeid 0 (see stat_after_listing.h).
   const bool all_attrs = !ctx.guess_readdir_attrs || ctx.stat_after_listing.WantsAttrs(caller);
   bool gave_bare = false;
+  bool gave_attrs = false;
 
   std::vector<char> buf(size);
   size_t pos = 0;
@@ -133,12 +134,15 @@ void DoReadDir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus
         break;
       }
     }
+    gave_attrs = gave_attrs || (plus && !bare);
     pos += len;
   }
-  if (plus) {
-    if (gave_bare) ctx.stat_after_listing.ListedBare(caller, ino);
-    auto& counter = gave_bare ? ctx.op_stats.listings_bare : ctx.op_stats.listings_with_attrs;
-    counter.fetch_add(1, std::memory_order_relaxed);
+  // Counted: replies with entries (not the empty one that ends a listing).
+  if (gave_bare) {
+    ctx.stat_after_listing.ListedBare(caller, ino);
+    ctx.op_stats.listings_bare.fetch_add(1, std::memory_order_relaxed);
+  } else if (gave_attrs) {
+    ctx.op_stats.listings_with_attrs.fetch_add(1, std::memory_order_relaxed);
   }
   fuse_reply_buf(req, buf.data(), pos);
 }

@@ -31,8 +31,8 @@ class OpStats {
 
   std::atomic<int64_t> open_files{0};
   std::atomic<int64_t> open_dirs{0};
-  // READDIRPLUS replies that gave every entry's attributes, and those that
-  // gave only the directories' (core/stat_after_listing.h).
+  // READDIRPLUS replies with entries that gave every entry's attributes,
+  // and those that gave only the directories' (core/stat_after_listing.h).
   std::atomic<uint64_t> listings_with_attrs{0};
   std::atomic<uint64_t> listings_bare{0};
 

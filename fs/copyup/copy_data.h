@@ -1,6 +1,6 @@
 // Copying a regular file's data for copy-up: a reflink when the filesystem can
 // share extents, else copy_file_range over the data segments only (holes stay
-// holes), else a read/write loop.
+// holes), else sendfile (across filesystems), else a read/write loop.
 #pragma once
 
 #include <sys/stat.h>
@@ -11,7 +11,7 @@
 namespace strata::copyup {
 
 // How CopyFileData did it; reported in statistics and tests.
-enum class CopyMethod { kClone, kCopyFileRange, kReadWrite };
+enum class CopyMethod { kClone, kCopyFileRange, kSendfile, kReadWrite };
 
 // Copies `size` bytes of `src` into the empty file `dst` (both open fds).
 // `may_have_holes` false (the source's blocks cover its size, as for nearly

@@ -159,6 +159,40 @@ TEST_F(CopyUpTest, CopyFileDataKeepsHolesWhateverTheMethod) {
   EXPECT_EQ(c, 'x');
 }
 
+// Lower and upper on different filesystems (the common case: layers on the
+// host's disk, an upper elsewhere): neither a clone nor copy_file_range can
+// cross, sendfile does, and holes stay holes.
+TEST_F(CopyUpTest, CopyFileDataAcrossFilesystemsUsesSendfile) {
+  MakeDirs(P("other"));
+  unittest::TmpfsMount other(P("other"));
+  ASSERT_TRUE(other.mounted());
+  std::string content(kMiB + 4097, '\0');
+  for (size_t i = 0; i < content.size(); ++i) content[i] = static_cast<char>('a' + i % 19);
+  WriteFile(P("lower/dense"), content);
+  UniqueFd src(::open(P("lower/dense").c_str(), O_RDONLY | O_CLOEXEC));
+  UniqueFd dst(::open(P("other/dense").c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+  auto method = CopyFileData(src.get(), dst.get(), static_cast<off_t>(content.size()),
+                             /*may_have_holes=*/false, /*will_fsync=*/true);
+  ASSERT_TRUE(method.ok()) << std::strerror(method.error());
+  EXPECT_EQ(*method, CopyMethod::kSendfile);
+  EXPECT_TRUE(unittest::ReadFile(P("other/dense")) == content);
+
+  // Data at 0 and past a 2 MiB hole: each segment lands at its own offset.
+  WriteFile(P("lower/sparse"), "head");
+  UniqueFd sparse(::open(P("lower/sparse").c_str(), O_RDWR | O_CLOEXEC));
+  ASSERT_TRUE(sys::PwriteAll(sparse.get(), "tail", 4, 2 * kMiB).ok());
+  UniqueFd dst2(::open(P("other/sparse").c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+  method = CopyFileData(sparse.get(), dst2.get(), 2 * kMiB + 4);
+  ASSERT_TRUE(method.ok()) << std::strerror(method.error());
+  EXPECT_EQ(*method, CopyMethod::kSendfile);
+  const std::string copied = unittest::ReadFile(P("other/sparse"));
+  ASSERT_EQ(copied.size(), 2 * kMiB + 4);
+  EXPECT_EQ(copied.substr(0, 4), "head");
+  EXPECT_EQ(copied.substr(2 * kMiB), "tail");
+  EXPECT_EQ(copied.find_first_not_of('\0', 4), static_cast<size_t>(2 * kMiB));
+  EXPECT_LT(Lstat(P("other/sparse")).st_blocks * 512, kMiB);
+}
+
 TEST_F(CopyUpTest, MayHaveHolesOnlyWhenBlocksFallShort) {
   WriteFile(P("lower/dense"), std::string(3 * 4096 + 10, 'd'));
   ::fsync(UniqueFd(::open(P("lower/dense").c_str(), O_RDONLY | O_CLOEXEC)).get());

@@ -249,9 +249,18 @@ void CopyFileRange(fuse_req_t req, fuse_ino_t, off_t off_in, fuse_file_info* fi_
   const int out_fd = Handle(fi_out)->Current();
   auto growth = Fs(req).ChargeGrowth(out_fd, off_out + static_cast<off_t>(len));
   if (!growth.ok()) return (void)fuse_reply_err(req, growth.error());
-  ssize_t n = ::copy_file_range(Handle(fi_in)->Current(), &in, out_fd, &out, len,
-                                static_cast<unsigned>(flags));
+  const int in_fd = Handle(fi_in)->Current();
+  ssize_t n = ::copy_file_range(in_fd, &in, out_fd, &out, len, static_cast<unsigned>(flags));
   int err = n < 0 ? errno : 0;
+  if (n < 0 && (err == EXDEV || err == EOPNOTSUPP || err == ENOSYS) && flags == 0) {
+    // A lower file copied into the upper, on another filesystem: copy here
+    // through a pipe rather than fail, after which the kernel would copy
+    // through a READ of the whole range (a round trip more per file in
+    // `cp`, `mv`).
+    auto spliced = sys::SpliceCopy(in_fd, &in, out_fd, &out, len);
+    n = spliced.ok() ? static_cast<ssize_t>(*spliced) : -1;
+    err = spliced.ok() ? 0 : spliced.error();
+  }
   Fs(req).SettleGrowth(out_fd, *growth);
   if (n < 0) return (void)fuse_reply_err(req, err);
   fuse_reply_write(req, static_cast<size_t>(n));

@@ -8,6 +8,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 
@@ -261,6 +262,67 @@ Status PwriteAll(int fd, const void* data, size_t size, off_t offset) {
     offset += n;
   }
   return Status::Ok();
+}
+
+namespace {
+
+// One pipe per thread that splices: made on first use, kept for the next.
+struct SplicePipe {
+  UniqueFd read_end, write_end;
+  size_t capacity = 0;
+  bool Ready() {
+    if (read_end.valid()) return true;
+    int p[2];
+    if (::pipe2(p, O_CLOEXEC) < 0) return false;
+    read_end = UniqueFd(p[0]);
+    write_end = UniqueFd(p[1]);
+    // 1 MiB moves a big range in few calls; the default 64 KiB when refused.
+    (void)::fcntl(p[1], F_SETPIPE_SZ, 1 << 20);
+    const int cap = ::fcntl(p[1], F_GETPIPE_SZ);
+    capacity = cap > 0 ? static_cast<size_t>(cap) : 65536;
+    return true;
+  }
+  // After a failed write the pipe may still hold data: start a fresh one.
+  void Drop() {
+    read_end.reset();
+    write_end.reset();
+  }
+};
+thread_local SplicePipe t_splice_pipe;
+
+}  // namespace
+
+Result<size_t> SpliceCopy(int in, loff_t* off_in, int out, loff_t* off_out, size_t len) {
+  SplicePipe& pipe = t_splice_pipe;
+  if (!pipe.Ready()) return Errno::Last();
+  size_t done = 0;
+  while (done < len) {
+    ssize_t n = ::splice(in, off_in, pipe.write_end.get(), nullptr,
+                         std::min(len - done, pipe.capacity), SPLICE_F_MOVE);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      if (done > 0) break;
+      return Errno::Last();
+    }
+    if (n == 0) break;  // end of `in`
+    size_t left = static_cast<size_t>(n);
+    while (left > 0) {
+      ssize_t m = ::splice(pipe.read_end.get(), nullptr, out, off_out, left, SPLICE_F_MOVE);
+      if (m < 0 && errno == EINTR) continue;
+      if (m <= 0) {
+        const int e = m < 0 ? errno : EIO;
+        pipe.Drop();
+        // What reached `out` counts; *off_in went past it, by what was lost.
+        *off_in -= static_cast<loff_t>(left);
+        done += static_cast<size_t>(n) - left;
+        if (done > 0) return done;
+        return Errno(e);
+      }
+      left -= static_cast<size_t>(m);
+    }
+    done += static_cast<size_t>(n);
+  }
+  return done;
 }
 
 }  // namespace strata::sys

@@ -83,6 +83,13 @@ Result<std::vector<DirEntry>> ReadDir(int dirfd);
 // Write all of `data` at `offset`, looping over short writes.
 Status PwriteAll(int fd, const void* data, size_t size, off_t offset);
 
+// Copies up to `len` bytes of `in` from *off_in to `out` at *off_out through
+// a pipe of the calling thread (splice: the pages are not copied through user
+// space), for files on different filesystems, which copy_file_range cannot
+// cross. Both offsets advance by what was copied; fewer than `len` bytes at
+// the end of `in` or after a write error that follows some progress.
+Result<size_t> SpliceCopy(int in, loff_t* off_in, int out, loff_t* off_out, size_t len);
+
 // Is `name` a single, ordinary path component (not empty, ".", ".." or with '/')?
 bool IsPlainName(std::string_view name);
 

@@ -189,6 +189,46 @@ TEST_F(SyscallsTest, UtimensFdSetsTheObjectsOwnTimes) {
   EXPECT_EQ(UtimensFd(file.get(), bad).error(), EINVAL);
 }
 
+TEST_F(SyscallsTest, SpliceCopyAcrossFilesystemsWithOffsets) {
+  MakeDirs(P("other"));
+  unittest::TmpfsMount other(P("other"));
+  ASSERT_TRUE(other.mounted());
+  std::string content(3 * 1024 * 1024 + 123, '\0');  // more than a pipe holds
+  for (size_t i = 0; i < content.size(); ++i) content[i] = static_cast<char>('A' + i % 37);
+  WriteFile(P("src"), content);
+  UniqueFd in(::open(P("src").c_str(), O_RDONLY | O_CLOEXEC));
+  UniqueFd out(::open(P("other/dst").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+  ASSERT_TRUE(in.valid() && out.valid());
+  // From offset 100 of the source to offset 10 of the destination, asking
+  // for more than is left: the copy is short by what the source lacks.
+  loff_t off_in = 100, off_out = 10;
+  auto n = SpliceCopy(in.get(), &off_in, out.get(), &off_out, content.size());
+  ASSERT_TRUE(n.ok()) << std::strerror(n.error());
+  EXPECT_EQ(*n, content.size() - 100);
+  EXPECT_EQ(off_in, static_cast<loff_t>(content.size()));
+  EXPECT_EQ(off_out, static_cast<loff_t>(10 + content.size() - 100));
+  const std::string copied = unittest::ReadFile(P("other/dst"));
+  ASSERT_EQ(copied.size(), 10 + content.size() - 100);
+  EXPECT_EQ(copied.substr(0, 10), std::string(10, '\0'));
+  EXPECT_TRUE(copied.substr(10) == content.substr(100));
+  // At the end of the source: nothing, no error.
+  n = SpliceCopy(in.get(), &off_in, out.get(), &off_out, 4096);
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(*n, 0u);
+  // A destination that cannot be written: the error, and the pipe is usable after.
+  UniqueFd read_only(::open(P("other/dst").c_str(), O_RDONLY | O_CLOEXEC));
+  off_in = 0;
+  off_out = 0;
+  n = SpliceCopy(in.get(), &off_in, read_only.get(), &off_out, 4096);
+  EXPECT_FALSE(n.ok());
+  off_in = 0;
+  off_out = 0;
+  n = SpliceCopy(in.get(), &off_in, out.get(), &off_out, 5);
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(*n, 5u);
+  EXPECT_EQ(unittest::ReadFile(P("other/dst")).substr(0, 5), content.substr(0, 5));
+}
+
 TEST_F(SyscallsTest, RawXattrCallsReportSizes) {
   unittest::SetXattr(P("root/a"), "user.long", std::string(100, 'z'));
   UniqueFd fd = OPath(P("root/a"));

@@ -219,13 +219,12 @@ Status UnionFs::CopyUpOne(const std::shared_ptr<Node>& node, bool with_data) {
     // its data and xattrs from this fd instead of reopening an O_PATH one
     // through /proc, two path walks less per copy-up. Where the daemon may
     // not read it (rootless, mode 0200), O_PATH as before.
-    const bool readable = S_ISREG(node->type()) && with_data;
-    auto opened = readable ? OpenObject(*node, O_RDONLY | O_NONBLOCK, &src_st)
-                           : Result<UniqueFd>(Errno(EACCES));
-    if (!readable || (!opened.ok() && (opened.error() == EACCES || opened.error() == EPERM)))
+    Result<UniqueFd> opened = Errno(EACCES);
+    if (S_ISREG(node->type()) && with_data)
+      opened = OpenObject(*node, O_RDONLY | O_NONBLOCK, &src_st);
+    src_readable = opened.ok();
+    if (!opened.ok() && (opened.error() == EACCES || opened.error() == EPERM))
       opened = OpenObject(*node, O_PATH, &src_st);
-    else
-      src_readable = opened.ok() && S_ISREG(src_st.st_mode);
     if (!opened.ok()) return Errno(opened.error());
     src_holder = std::move(*opened);
     src_fd = src_holder.get();

@@ -26,12 +26,12 @@ auto RetryEintr(F f) {
   return r;
 }
 
-// The f*xattr calls refuse O_PATH fds (EBADF), and so does getxattrat() with
-// AT_EMPTY_PATH; for those we go through the /proc/self/fd magic link, which
-// names the very inode the fd holds.
 #ifndef SYS_fchmodat2
 #define SYS_fchmodat2 452
 #endif
+// The f*xattr calls refuse O_PATH fds (EBADF), and so does getxattrat() with
+// AT_EMPTY_PATH; for those we go through the /proc/self/fd magic link, which
+// names the very inode the fd holds.
 #ifndef SYS_getxattrat
 #define SYS_getxattrat 464
 #define SYS_listxattrat 465

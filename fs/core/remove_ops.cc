@@ -49,7 +49,8 @@ Status UnionFs::RemoveEntry(const std::shared_ptr<Node>& parent, const std::stri
   } else if (need_whiteout) {
     if (is_dir) {
       // Swap the directory for a whiteout in one step, then delete it (and the
-      // whiteouts it may hold) out of sight in the work directory.
+      // whiteouts it may hold) out of sight in the work directory, off the
+      // request path.
       const std::string tmp = layer::NewTempName();
       if (::mknodat(workfd, tmp.c_str(), S_IFCHR | 0, 0) < 0) return Errno::Last();
       Status s = sys::RenameAt2(workfd, tmp.c_str(), upperfd, name.c_str(), RENAME_EXCHANGE);
@@ -57,7 +58,7 @@ Status UnionFs::RemoveEntry(const std::shared_ptr<Node>& parent, const std::stri
         ::unlinkat(workfd, tmp.c_str(), 0);
         return s;
       }
-      (void)layer::RemoveTree(workfd, tmp.c_str());
+      reaper_.Remove(tmp);
     } else {
       STRATA_RETURN_IF_ERROR(layer::MakeWhiteoutVia(workfd, upperfd, name.c_str(), stack_.markers()));
     }
@@ -67,7 +68,7 @@ Status UnionFs::RemoveEntry(const std::shared_ptr<Node>& parent, const std::stri
       // Empty in the merged view but holding stale whiteouts: move it away first.
       const std::string tmp = layer::NewTempName();
       STRATA_RETURN_IF_ERROR(sys::RenameAt2(upperfd, name.c_str(), workfd, tmp.c_str(), 0));
-      (void)layer::RemoveTree(workfd, tmp.c_str());
+      reaper_.Remove(tmp);
     }
   } else {
     if (::unlinkat(upperfd, name.c_str(), 0) < 0) return Errno::Last();

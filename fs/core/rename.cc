@@ -153,7 +153,7 @@ Status UnionFs::Rename(uint64_t parent, std::string_view name_view, uint64_t new
         ::unlinkat(workfd, tmp.c_str(), AT_REMOVEDIR);
         return x;
       }
-      (void)layer::RemoveTree(workfd, tmp.c_str());
+      reaper_.Remove(tmp);
     }
     if (!dst_exists && dst_in_upper) {
       // The upper holds a whiteout at the target: trade places with it, and

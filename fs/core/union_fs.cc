@@ -16,7 +16,9 @@
 namespace strata {
 
 UnionFs::UnionFs(layer::LayerStack stack, UnionFsConfig config)
-    : stack_(std::move(stack)), config_(config), quota_(config.quota_bytes, config.quota_inodes) {
+    : stack_(std::move(stack)),
+      reaper_(stack_.workdir_fd()),
+      config_(config), quota_(config.quota_bytes, config.quota_inodes) {
   if (!stack_.has_upper()) config_.read_only = true;
   table_ = std::make_unique<InodeTable>(MakeRoot());
 }

@@ -20,6 +20,7 @@
 #include "fs/core/id_map.h"
 #include "fs/core/quota.h"
 #include "fs/layer/layer.h"
+#include "fs/layer/tree_reaper.h"
 #include "fs/node/inode_table.h"
 #include "fs/node/node.h"
 
@@ -88,6 +89,9 @@ class UnionFs {
   }
   UnionFsStats& stats() { return stats_; }
   Quota& quota() { return quota_; }
+  // Returns once the trees removals moved into the work directory are
+  // deleted (they are, off the request path: see TreeReaper).
+  void DrainWorkDir() { reaper_.Drain(); }
 
   // Writes that may grow a file: claims the growth past its current size from
   // the quota (ENOSPC when over), before the write.
@@ -223,6 +227,7 @@ class UnionFs {
   void RunDrop(int fd);
 
   layer::LayerStack stack_;
+  layer::TreeReaper reaper_;  // after stack_: uses its work directory fd
   UnionFsConfig config_;
   std::unique_ptr<InodeTable> table_;
   UnionFsStats stats_;

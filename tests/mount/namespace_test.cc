@@ -5,6 +5,12 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
+#include <chrono>
+#include <filesystem>
+#include <string>
+#include <thread>
+#include <vector>
+
 #include "tests/mount/diff_test_base.h"
 
 namespace strata::mounttest {
@@ -41,6 +47,29 @@ TEST_F(Namespace, RmdirOfLowerDirectoriesLeavesWhiteouts) {
        Rmdir("a/f_top"), Rmdir("nope"), Readdir("")});
   ExpectUpperWhiteout("empty_dir");
   ExpectUpperWhiteout("b");
+  FinishAndCompare();
+}
+
+// rmdir of a copied-up directory holding whiteouts swaps it out of the
+// merged view at once and deletes it in the work directory off the request
+// path: the work directory must empty by itself while the mount goes on.
+TEST_F(Namespace, RemovedDirectoryLeavesTheWorkDirectory) {
+  ASSERT_NO_FATAL_FAILURE(StartSession());
+  Run({Unlink("b/z"), Rmdir("b"), Stat("b"), Mkdir("b"), Readdir("b"), Readdir("")});
+  const std::string work = session().daemon_layers().work + "/work";
+  std::vector<std::string> left;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  for (;;) {
+    left.clear();
+    for (const auto& e : std::filesystem::directory_iterator(work)) {
+      const std::string name = e.path().filename();
+      if (name != "#whiteout") left.push_back(name);  // the shared whiteout stays
+    }
+    if (left.empty() || std::chrono::steady_clock::now() > deadline) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_TRUE(left.empty()) << left.size() << " entries left in " << work << ", first "
+                            << (left.empty() ? "" : left.front());
   FinishAndCompare();
 }
 

@@ -26,6 +26,18 @@ TEST_F(Lookup, MarkerNamesAreNeverVisible) {
   FinishAndCompare();
 }
 
+// A copy-up keeps what a listing learnt of each lower instance (whether it
+// holds `.wh.NAME` files) and starts its own instance knowing it holds none:
+// an OCI whiteout below must go on hiding its name after the copy-up.
+TEST_F(Lookup, OciWhiteoutsStillHideAfterTheirDirectoryIsCopiedUp) {
+  ASSERT_NO_FATAL_FAILURE(StartSession({.daemon_form = MarkerForm::kOci}));
+  // b/y is first looked up after the copy-up (the kernel would answer a
+  // second lookup from its negative entry, without asking the daemon).
+  Run({Readdir("b"), OpenClose("b/new", O_CREAT | O_WRONLY), Stat("b/y"), Read("b/y"),
+       Unlink("b/z"), Stat("b/z"), Readdir("b"), Mkfifo("b/y"), Stat("b/y"), Readdir("b")});
+  FinishAndCompare();
+}
+
 TEST_F(Lookup, OpaqueDirectoriesOfEveryFormStopTheMerge) {
   ASSERT_NO_FATAL_FAILURE(StartSession({.daemon_form = MarkerForm::kOci}));
   Run({Readdir("opq_dir"), Stat("opq_dir/hidden_by_opaque"), Stat("opq_dir/visible_mid"),

@@ -89,9 +89,6 @@ class UnionFs {
   }
   UnionFsStats& stats() { return stats_; }
   Quota& quota() { return quota_; }
-  // Returns once the trees removals moved into the work directory are
-  // deleted (they are, off the request path: see TreeReaper).
-  void DrainWorkDir() { reaper_.Drain(); }
 
   // Writes that may grow a file: claims the growth past its current size from
   // the quota (ENOSPC when over), before the write.

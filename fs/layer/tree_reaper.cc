@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <system_error>
 
 #include <spdlog/spdlog.h>
 
@@ -22,7 +23,7 @@ TreeReaper::~TreeReaper() {
   if (thread_.joinable()) thread_.join();
   // The thread stops after the tree in hand: the rest is deleted here, at
   // this thread's own priority, so an unmount under load does not wait on
-  // an idle-priority thread.
+  // the reaper's lowered one.
   std::deque<std::string> left;
   {
     std::lock_guard lock(mu_);
@@ -32,12 +33,22 @@ TreeReaper::~TreeReaper() {
 }
 
 void TreeReaper::Remove(std::string name) {
-  {
-    std::lock_guard lock(mu_);
-    queue_.push_back(std::move(name));
-    // Never started once stopping: the destructor deletes what is left.
-    if (!thread_.joinable() && !stopping_) thread_ = std::thread([this] { Run(); });
+  std::unique_lock lock(mu_);
+  // Never started once stopping: the destructor deletes what is left.
+  if (!thread_.joinable() && !stopping_) {
+    try {
+      thread_ = std::thread([this] { Run(); });
+    } catch (const std::system_error& e) {
+      // No thread to be had (a thread limit): delete it here, as the caller
+      // would have without a reaper, rather than fail the removal.
+      lock.unlock();
+      spdlog::warn("cannot start the work-directory reaper ({}): deleting in the request", e.what());
+      (void)RemoveTree(workfd_, name.c_str());
+      return;
+    }
   }
+  queue_.push_back(std::move(name));
+  lock.unlock();
   wake_.notify_one();
 }
 

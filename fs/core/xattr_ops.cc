@@ -3,7 +3,11 @@
 #include <fcntl.h>
 #include <sys/xattr.h>
 
+#include <algorithm>
 #include <cstring>
+#include <string>
+#include <string_view>
+#include <vector>
 
 #include "fs/core/union_fs.h"
 #include "fs/layer/whiteout.h"
@@ -57,28 +61,66 @@ Result<ssize_t> UnionFs::GetXattr(const Node& node, const char* name, void* buf,
       [&](int dirfd, const char* n) { return sys::GetXattrAt(dirfd, n, name, buf, size); });
 }
 
+// An object's xattr names, NUL-separated, by OnObject's route: one call when
+// they fit a small buffer, as they nearly always do.
+static Result<std::string> ListNames(const UnionFs& fs, const Node& node) {
+  auto list = [&](char* buf, size_t size) {
+    return OnObject(
+        fs, node, [&](int fd) { return sys::ListXattrRaw(fd, buf, size); },
+        [&](int dirfd, const char* n) { return sys::ListXattrAt(dirfd, n, buf, size); });
+  };
+  char small[1024];
+  auto n = list(small, sizeof small);
+  if (n.ok()) return std::string(small, static_cast<size_t>(*n));
+  if (n.error() != ERANGE) return Errno(n.error());
+  for (;;) {
+    auto size = list(nullptr, 0);
+    if (!size.ok()) return Errno(size.error());
+    std::string names(static_cast<size_t>(*size), '\0');
+    n = list(names.data(), names.size());
+    if (!n.ok() && n.error() == ERANGE) continue;  // grew meanwhile
+    if (!n.ok()) return Errno(n.error());
+    names.resize(static_cast<size_t>(*n));
+    return names;
+  }
+}
+
+static Result<ssize_t> SizeOf(Status s) {
+  if (!s.ok()) return Errno(s.error());
+  return ssize_t{0};
+}
+
 Result<ssize_t> UnionFs::ListXattr(const Node& node, char* buf, size_t size) {
   if (config_.noxattrs) return Errno(ENOTSUP);
   if (node.xattrs() == Node::Xattrs::kNone) return ssize_t{0};
-  auto fd = node.is_dir() ? sys::Dup(node.placement()->dirs.front().fd.get()) : OpenObject(node, O_PATH);
-  if (!fd.ok()) return Errno(fd.error());
-  auto names = sys::ListXattrs(fd->get());
-  if (!names.ok()) return Errno(names.error());
+  auto all = ListNames(*this, node);
+  if (!all.ok()) return Errno(all.error());
+  std::vector<std::string_view> shown;
   size_t need = 0;
-  for (const auto& n : *names)
-    if (!layer::IsPrivateXattr(n)) need += n.size() + 1;
+  for (size_t pos = 0; pos < all->size();) {
+    const size_t end = std::min(all->find('\0', pos), all->size());
+    std::string_view name(all->data() + pos, end - pos);
+    pos = end + 1;
+    if (name.empty() || layer::IsPrivateXattr(name)) continue;
+    shown.push_back(name);
+    need += name.size() + 1;
+  }
   if (need == 0) const_cast<Node&>(node).set_xattrs(Node::Xattrs::kNone);
   if (size == 0) return static_cast<ssize_t>(need);
   if (size < need) return Errno(ERANGE);
   char* out = buf;
-  for (const auto& n : *names) {
-    if (layer::IsPrivateXattr(n)) continue;
-    std::memcpy(out, n.c_str(), n.size() + 1);
-    out += n.size() + 1;
+  for (std::string_view name : shown) {
+    std::memcpy(out, name.data(), name.size());
+    out[name.size()] = '\0';
+    out += name.size() + 1;
   }
   return static_cast<ssize_t>(need);
 }
 
+// Set and remove go by name too (after the copy-up, on the upper object):
+// the kernel holds the FUSE inode's lock across the call, and a rename that
+// could put another object under that name needs the same lock, so the name
+// still is this node's.
 Status UnionFs::SetXattr(const std::shared_ptr<Node>& node, const char* name,
                          std::string_view value, int flags) {
   if (config_.noxattrs) return Errno(ENOTSUP);
@@ -92,9 +134,11 @@ Status UnionFs::SetXattr(const std::shared_ptr<Node>& node, const char* name,
   }
   STRATA_RETURN_IF_ERROR(CopyUp(node));
   node->set_xattrs(Node::Xattrs::kUnknown);
-  auto fd = OpenObject(*node, O_PATH);
-  if (!fd.ok()) return Errno(fd.error());
-  return sys::SetXattr(fd->get(), name, value, flags);
+  auto r = OnObject(
+      *this, *node, [&](int fd) { return SizeOf(sys::SetXattr(fd, name, value, flags)); },
+      [&](int dirfd, const char* n) { return SizeOf(sys::SetXattrAt(dirfd, n, name, value, flags)); });
+  if (!r.ok()) return Errno(r.error());
+  return Status::Ok();
 }
 
 Status UnionFs::RemoveXattr(const std::shared_ptr<Node>& node, const char* name) {
@@ -106,9 +150,11 @@ Status UnionFs::RemoveXattr(const std::shared_ptr<Node>& node, const char* name)
   if (!have.ok()) return Errno(have.error());
   STRATA_RETURN_IF_ERROR(CopyUp(node));
   node->set_xattrs(Node::Xattrs::kUnknown);
-  auto fd = OpenObject(*node, O_PATH);
-  if (!fd.ok()) return Errno(fd.error());
-  return sys::RemoveXattr(fd->get(), name);
+  auto r = OnObject(
+      *this, *node, [&](int fd) { return SizeOf(sys::RemoveXattr(fd, name)); },
+      [&](int dirfd, const char* n) { return SizeOf(sys::RemoveXattrAt(dirfd, n, name)); });
+  if (!r.ok()) return Errno(r.error());
+  return Status::Ok();
 }
 
 }  // namespace strata

@@ -33,8 +33,10 @@ auto RetryEintr(F f) {
 // AT_EMPTY_PATH; for those we go through the /proc/self/fd magic link, which
 // names the very inode the fd holds.
 #ifndef SYS_getxattrat
+#define SYS_setxattrat 463
 #define SYS_getxattrat 464
 #define SYS_listxattrat 465
+#define SYS_removexattrat 466
 #endif
 
 struct XattrArgs {
@@ -153,6 +155,21 @@ Result<ssize_t> ListXattrAt(int dirfd, const char* name, char* buf, size_t size)
   long n = ::syscall(SYS_listxattrat, dirfd, name, AT_SYMLINK_NOFOLLOW, buf, size);
   if (n < 0) return Errno::Last();
   return static_cast<ssize_t>(n);
+}
+
+Status SetXattrAt(int dirfd, const char* name, const char* xattr, std::string_view value,
+                  int flags) {
+  XattrArgs args{reinterpret_cast<uint64_t>(value.data()), static_cast<uint32_t>(value.size()),
+                 static_cast<uint32_t>(flags)};
+  if (::syscall(SYS_setxattrat, dirfd, name, AT_SYMLINK_NOFOLLOW, xattr, &args, sizeof args) < 0)
+    return Errno::Last();
+  return Status::Ok();
+}
+
+Status RemoveXattrAt(int dirfd, const char* name, const char* xattr) {
+  if (::syscall(SYS_removexattrat, dirfd, name, AT_SYMLINK_NOFOLLOW, xattr) < 0)
+    return Errno::Last();
+  return Status::Ok();
 }
 
 Result<ssize_t> GetXattrSize(int fd, const char* name) { return GetXattrRaw(fd, name, nullptr, 0); }

@@ -59,6 +59,10 @@ Result<std::vector<std::string>> ListXattrs(int fd);
 // opening it (getxattrat/listxattrat, Linux 6.13; ENOSYS before).
 Result<ssize_t> GetXattrAt(int dirfd, const char* name, const char* xattr, void* buf, size_t size);
 Result<ssize_t> ListXattrAt(int dirfd, const char* name, char* buf, size_t size);
+// setxattr/removexattr the same way (setxattrat/removexattrat, Linux 6.13).
+Status SetXattrAt(int dirfd, const char* name, const char* xattr, std::string_view value,
+                  int flags);
+Status RemoveXattrAt(int dirfd, const char* name, const char* xattr);
 
 // The raw forms FUSE needs: fill `buf` (or report the size when size == 0).
 Result<ssize_t> GetXattrRaw(int fd, const char* name, void* buf, size_t size);

@@ -229,6 +229,34 @@ TEST_F(SyscallsTest, SpliceCopyAcrossFilesystemsWithOffsets) {
   EXPECT_EQ(unittest::ReadFile(P("other/dst")).substr(0, 5), content.substr(0, 5));
 }
 
+// The *xattrat forms (Linux 6.13) act on (dirfd, name): on a file as the
+// f*xattr calls do, and on a symlink itself, never on its target.
+TEST_F(SyscallsTest, XattrsByNameNeverFollowASymlink) {
+  UniqueFd b(::open(P("root/a/b").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  ASSERT_TRUE(b.valid());
+  ASSERT_TRUE(SetXattrAt(b.get(), "file", "user.k", "v1", 0).ok());
+  EXPECT_EQ(unittest::GetXattr(P("root/a/b/file"), "user.k"), "v1");
+  EXPECT_EQ(SetXattrAt(b.get(), "file", "user.k", "v2", XATTR_CREATE).error(), EEXIST);
+  EXPECT_EQ(SetXattrAt(b.get(), "file", "user.none", "v", XATTR_REPLACE).error(), ENODATA);
+  char names[256];
+  auto n = ListXattrAt(b.get(), "file", names, sizeof names);
+  ASSERT_TRUE(n.ok());
+  EXPECT_NE(std::string(names, static_cast<size_t>(*n)).find("user.k"), std::string::npos);
+  ASSERT_TRUE(RemoveXattrAt(b.get(), "file", "user.k").ok());
+  EXPECT_EQ(unittest::GetXattr(P("root/a/b/file"), "user.k"), std::nullopt);
+  EXPECT_EQ(RemoveXattrAt(b.get(), "file", "user.k").error(), ENODATA);
+  EXPECT_EQ(SetXattrAt(b.get(), "missing", "user.k", "v", 0).error(), ENOENT);
+
+  MakeSymlink("file", P("root/a/b/link"));
+  ASSERT_TRUE(SetXattrAt(b.get(), "link", "trusted.link", "mine", 0).ok());
+  EXPECT_EQ(unittest::GetXattr(P("root/a/b/link"), "trusted.link"), "mine");
+  EXPECT_EQ(unittest::GetXattr(P("root/a/b/file"), "trusted.link"), std::nullopt);
+  EXPECT_FALSE(SetXattrAt(b.get(), "link", "user.x", "v", 0).ok());  // not on symlinks
+  EXPECT_EQ(unittest::GetXattr(P("root/a/b/file"), "user.x"), std::nullopt);
+  ASSERT_TRUE(RemoveXattrAt(b.get(), "link", "trusted.link").ok());
+  EXPECT_EQ(unittest::GetXattr(P("root/a/b/link"), "trusted.link"), std::nullopt);
+}
+
 TEST_F(SyscallsTest, RawXattrCallsReportSizes) {
   unittest::SetXattr(P("root/a"), "user.long", std::string(100, 'z'));
   UniqueFd fd = OPath(P("root/a"));

@@ -1,6 +1,5 @@
 #include "fs/layer/tree_reaper.h"
 
-#include <sched.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -13,6 +12,13 @@
 #include "fs/layer/work_dir.h"
 
 namespace strata::layer {
+
+TreeReaper::TreeReaper(int workfd) : workfd_(workfd) {
+  CPU_ZERO(&cpus_);
+  if (::sched_getaffinity(0, sizeof cpus_, &cpus_) != 0) {
+    for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) CPU_SET(cpu, &cpus_);
+  }
+}
 
 TreeReaper::~TreeReaper() {
   {
@@ -63,11 +69,8 @@ void TreeReaper::Run() {
   // them. A niceness, not SCHED_IDLE, so it still progresses on a busy host.
   (void)::setpriority(PRIO_PROCESS, static_cast<id_t>(::syscall(SYS_gettid)), 10);
   // Started by a request worker, it inherited that worker's pinning to one
-  // CPU (cpu_local): any CPU will do.
-  cpu_set_t all;
-  CPU_ZERO(&all);
-  for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) CPU_SET(cpu, &all);
-  (void)::sched_setaffinity(0, sizeof all, &all);
+  // CPU (cpu_local): any CPU the daemon may use will do.
+  (void)::sched_setaffinity(0, sizeof cpus_, &cpus_);
   std::unique_lock lock(mu_);
   for (;;) {
     wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });

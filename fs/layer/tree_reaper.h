@@ -10,6 +10,8 @@
 // (PrepareWorkDir), as for any other leftover there.
 #pragma once
 
+#include <sched.h>
+
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -22,8 +24,10 @@ namespace strata::layer {
 
 class TreeReaper {
  public:
-  // `workfd` (WORKDIR/work) must outlive the reaper.
-  explicit TreeReaper(int workfd) : workfd_(workfd) {}
+  // `workfd` (WORKDIR/work) must outlive the reaper. Made on the thread whose
+  // CPU set the reaper's thread will run on (the daemon's, before workers
+  // pin themselves).
+  explicit TreeReaper(int workfd);
   // Deletes whatever is still queued before returning (unmount).
   ~TreeReaper();
   TreeReaper(const TreeReaper&) = delete;
@@ -40,6 +44,7 @@ class TreeReaper {
   void Run() EXCLUDES(mu_);
 
   const int workfd_;
+  cpu_set_t cpus_;  // the CPUs the process was allowed when the reaper was made
   std::mutex mu_;  // leaf; never held while a tree is deleted
   std::condition_variable wake_;  // queue_ grew, or stopping_
   std::condition_variable idle_;  // queue_ empty and nothing in progress

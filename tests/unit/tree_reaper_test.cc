@@ -1,6 +1,6 @@
 // TreeReaper: trees queued for deletion in the work directory are gone after
 // Drain(), or at the latest when the reaper is destroyed (unmount); symlinks
-// inside are not followed; a failing deletion does not stop the others.
+// inside are not followed; a missing name does not stop the others.
 #include "fs/layer/tree_reaper.h"
 
 #include <fcntl.h>
